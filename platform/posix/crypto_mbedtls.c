@@ -130,14 +130,15 @@ static enum iot_err load_ec(const char *path, int private_key, mbedtls_ecdsa_con
         mbedtls_pk_free(&pk);
         return IOT_ERR_TLS;
     }
-    if (mbedtls_pk_get_type(&pk) != MBEDTLS_PK_ECKEY ||
-        mbedtls_pk_ec(pk)->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
+    const mbedtls_ecp_keypair *kp =
+        mbedtls_pk_get_type(&pk) == MBEDTLS_PK_ECKEY ? mbedtls_pk_ec(pk) : NULL;
+    if (!kp || kp->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
         IOT_LOG(IOT_LOG_ERROR, "%s: not an ECDSA P-256 key", path);
         mbedtls_pk_free(&pk);
         return IOT_ERR_TLS;
     }
     mbedtls_ecdsa_init(out);
-    rc = mbedtls_ecdsa_from_keypair(out, mbedtls_pk_ec(pk));
+    rc = mbedtls_ecdsa_from_keypair(out, kp);
     mbedtls_pk_free(&pk);
     if (rc != 0) {
         log_mbedtls("cannot use key", path, rc);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* iot-pki internals: P-256 keys and X.509 certificates (mbedTLS 2.28), the PKI directory layout,
- * and the Mosquitto configuration + ACL writers. No printing to stdout here; errors go through IOT_LOG. */
+ * and the Mosquitto configuration + ACL writers. No printing to stdout here; errors go through
+ * IOT_LOG. */
 #ifndef IOT_PKI_H
 #define IOT_PKI_H
 #include <stdbool.h>
@@ -22,7 +23,8 @@
 #define PKI_BROKER_DATA "mosquitto-data"
 #define PKI_DEVICES "devices"
 
-/** The MQTT username (certificate CN) of the cloud service; devices may not use it or any id it prefixes. */
+/** The MQTT username (certificate CN) of the cloud service; devices may not use it or any id it
+ * prefixes. */
 #define PKI_CLOUD_CN "iot-cloud"
 #define PKI_DEFAULT_PORT 8883u
 #define PKI_DEFAULT_BIND "127.0.0.1"
@@ -57,8 +59,9 @@ struct pki_init_opts {
 };
 
 /**
- * @brief Create a whole PKI in opts->dir: CA, broker and cloud certificates, command-signing key pair,
- * ACL and mosquitto.conf. Private keys are written 0600, public files 0644. The new CA stays loaded in
+ * @brief Create a whole PKI in opts->dir: CA, broker and cloud certificates, command-signing key
+ * pair, ACL and mosquitto.conf. Private keys are written 0600, public files 0644. The new CA stays
+ * loaded in
  * @p p, so pki_issue_device can follow without pki_ca_load.
  * @return IOT_OK, IOT_ERR_INVAL (bad options), IOT_ERR_FULL (a PKI exists there and !force),
  *         IOT_ERR_IO, IOT_ERR_TLS, IOT_ERR_NOMEM (each logged with the file concerned)
@@ -88,25 +91,36 @@ enum pki_issue_result {
 /**
  * @brief Issue DIR/devices/ID.crt + ID.key (CN = @p id, clientAuth) with the loaded CA. Without
  * @p force an existing pair that verifies against the CA and whose key matches is kept as it is.
+ * Files are not fsync'ed one by one: call pki_devices_sync after a batch.
  * @pre pki_ca_load or pki_init_dir succeeded on @p p for the same @p dir.
- * @return IOT_OK, IOT_ERR_INVAL (bad or reserved id, no CA loaded), IOT_ERR_IO, IOT_ERR_TLS, IOT_ERR_NOMEM
+ * @return IOT_OK, IOT_ERR_INVAL (bad or reserved id, no CA loaded), IOT_ERR_IO, IOT_ERR_TLS,
+ * IOT_ERR_NOMEM
  */
 enum iot_err pki_issue_device(struct pki *p, const char *dir, const char *id, bool force,
                               enum pki_issue_result *result);
 
 /**
- * @brief Generate a P-256 key and a certificate of @p profile for @p cn signed by the loaded CA, and
- * write them to @p crt_path (0644) and @p key_path (0600). Used by init and device; exposed for tests.
- * @return IOT_OK, IOT_ERR_INVAL (no CA loaded, or profile CA), IOT_ERR_IO, IOT_ERR_TLS, IOT_ERR_NOMEM
+ * @brief Make a batch of pki_issue_device calls durable: one syncfs + fsync of DIR/devices
+ * (pki_issue_device does not fsync each file).
+ * @return IOT_OK, IOT_ERR_INVAL, IOT_ERR_IO
  */
-enum iot_err pki_issue(struct pki *p, enum pki_profile profile, const char *cn, const char *crt_path,
-                       const char *key_path);
+enum iot_err pki_devices_sync(const char *dir);
+
+/**
+ * @brief Generate a P-256 key and a certificate of @p profile for @p cn signed by the loaded CA,
+ * and write them to @p crt_path (0644) and @p key_path (0600). Used by init and device; exposed for
+ * tests.
+ * @return IOT_OK, IOT_ERR_INVAL (no CA loaded, or profile CA), IOT_ERR_IO, IOT_ERR_TLS,
+ * IOT_ERR_NOMEM
+ */
+enum iot_err pki_issue(struct pki *p, enum pki_profile profile, const char *cn,
+                       const char *crt_path, const char *key_path);
 
 /* ---- broker_conf.c ---- */
 
 /**
- * @brief Write DIR/acl: the cloud user reads device-to-cloud topics and writes cloud-to-device topics;
- * each device (pattern %u) the reverse on its own topics only.
+ * @brief Write DIR/acl: the cloud user reads device-to-cloud topics and writes cloud-to-device
+ * topics; each device (pattern %u) the reverse on its own topics only.
  * @return IOT_OK, IOT_ERR_IO
  */
 enum iot_err pki_acl_write(const char *dir);
@@ -115,19 +129,23 @@ enum iot_err pki_acl_write(const char *dir);
  * @brief (Re)write DIR/mosquitto.conf for a mutual-TLS listener on @p bind:@p port with the no-loss
  * queue settings, and create DIR/mosquitto-data/. Paths in the file are absolute. Adds `user root`
  * when running as root (Mosquitto would otherwise switch to a user who cannot read the 0600 keys).
- * @return IOT_OK, IOT_ERR_INVAL (port 0 or > 65535, bad bind address), IOT_ERR_NOT_FOUND (DIR is not a
- *         PKI: no ca.crt), IOT_ERR_IO
+ * @return IOT_OK, IOT_ERR_INVAL (port 0 or > 65535, bad bind address), IOT_ERR_NOT_FOUND (DIR is
+ * not a PKI: no ca.crt), IOT_ERR_IO
  */
 enum iot_err pki_broker_conf_write(const char *dir, unsigned port, const char *bind);
 
 /* ---- shared between pki.c and broker_conf.c ---- */
 
 /**
- * @brief Write @p len bytes to @p path atomically (temp + rename, fsync with @p durable) with @p mode.
+ * @brief Write @p len bytes to @p path atomically (temp + rename, fsync with @p durable) with @p
+ * mode.
  * @return IOT_OK, IOT_ERR_IO (logged with the path)
  */
 enum iot_err pki__file_write(const char *path, const void *buf, size_t len, unsigned mode,
                              bool durable);
+
+/** @brief True when @p s can be a listener address (IP address or host name characters). */
+bool pki__bind_valid(const char *s);
 
 /** @brief snprintf "%s/%s" into @p out (PKI_PATH_MAX). @return IOT_OK, IOT_ERR_INVAL (too long) */
 enum iot_err pki__path(char out[PKI_PATH_MAX], const char *dir, const char *name);
