@@ -25,14 +25,15 @@ iot_wait_for 15 curl -fsS "http://127.0.0.1:$http/readyz" || iot_fail "iot-cloud
 iot_agent_conf "$pki" "$port" dev-1 "$IOT_WORK/state1" 10 "$N" >"$IOT_WORK/agent1.conf"
 iot_bg "$IOT_WORK/agent1.log" "$IOT_AGENT_BIN" -c "$IOT_WORK/agent1.conf"
 agent=$IOT_LAST_PID
-iot_wait_for 20 test "$(iot_sql "$db" "SELECT online FROM devices WHERE device_id='dev-1'")" = 1 ||
+dev() { iot_sql "$db" "SELECT $2 FROM devices WHERE device_id='$1'"; }
+iot_wait_for 20 '[ "$(dev dev-1 online)" = 1 ]' ||
     iot_fail "dev-1 never seen online"
 rc=0
 iot_stop "$agent" 0 60 || rc=$?   # signal 0: just wait for it to finish on its own
 [ "$rc" -eq 0 ] || iot_fail "agent exited with $rc"
 
 count() { iot_sql "$db" "SELECT count(*) FROM samples WHERE device_id='dev-1'"; }
-iot_wait_for 20 test "$(count)" -ge "$N" || iot_fail "only $(count) of $N samples stored"
+iot_wait_for 20 '[ "$(count)" -ge "$N" ]' || iot_fail "only $(count) of $N samples stored"
 sleep 0.5
 got=$(iot_sql "$db" "SELECT count(*), count(DISTINCT seq), min(seq), max(seq), count(DISTINCT epoch) FROM samples WHERE device_id='dev-1'")
 want="$N|$N|$(iot_sql "$db" "SELECT min(seq) FROM samples WHERE device_id='dev-1'")|$(( $(iot_sql "$db" "SELECT min(seq) FROM samples WHERE device_id='dev-1'") + N - 1 ))|1"
@@ -41,7 +42,7 @@ metrics=$(iot_sql "$db" "SELECT count(DISTINCT name) FROM metrics WHERE device_i
 [ "$metrics" -ge 5 ] || iot_fail "expected at least the 5 simulated metrics, got $metrics"
 stored=$(iot_metric "$http" iot_cloud_samples_stored_total)
 [ "$stored" -ge "$N" ] || iot_fail "metric iot_cloud_samples_stored_total=$stored < $N"
-iot_wait_for 10 test "$(iot_sql "$db" "SELECT online||presence_reason FROM devices WHERE device_id='dev-1'")" = 0clean_shutdown ||
+iot_wait_for 10 '[ "$(dev dev-1 "online||presence_reason")" = 0clean_shutdown ]' ||
     iot_fail "dev-1 not offline/clean_shutdown after its own exit: $(iot_sql "$db" "SELECT * FROM devices")"
 iot_log "ok: $N samples stored once each; clean offline presence"
 

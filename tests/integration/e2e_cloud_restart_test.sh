@@ -28,7 +28,7 @@ iot_agent_conf "$pki" "$port" dev-r "$IOT_WORK/state" 10 "$N" >"$IOT_WORK/agent.
 iot_bg "$IOT_WORK/agent.log" "$IOT_AGENT_BIN" -c "$IOT_WORK/agent.conf"
 agent=$IOT_LAST_PID
 
-iot_wait_for 20 test "$(count)" -ge 50 || iot_fail "no samples flowing before the stop"
+iot_wait_for 20 '[ "$(count)" -ge 50 ]' || iot_fail "no samples flowing before the stop"
 iot_stop "$cloud" TERM 15 || iot_fail "iot-cloud did not exit cleanly on SIGTERM"
 at_stop=$(count)
 iot_log "iot-cloud stopped with $at_stop samples stored; the agent keeps sending"
@@ -40,7 +40,7 @@ start_cloud
 rc=0
 iot_stop "$agent" 0 60 || rc=$?
 [ "$rc" -eq 0 ] || iot_fail "agent exited with $rc"
-iot_wait_for 30 test "$(count)" -ge "$N" || iot_fail "only $(count) of $N samples after the restart"
+iot_wait_for 30 '[ "$(count)" -ge "$N" ]' || iot_fail "only $(count) of $N samples after the restart"
 sleep 0.5
 got=$(iot_sql "$db" "SELECT count(*) = $N AND count(DISTINCT seq) = $N AND max(seq) - min(seq) = $N - 1 FROM samples WHERE device_id='dev-r'")
 [ "$got" = 1 ] || iot_fail "samples not exactly once: $(iot_sql "$db" "SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM samples")"

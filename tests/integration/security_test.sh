@@ -43,14 +43,15 @@ fi
 # 3. dev-a publishes on its own topic a payload claiming to be dev-b: dead-lettered.
 pub dev-a devices/dev-a/telemetry "$IOT_WORK/b.bin" || iot_fail "dev-a could not publish on its own topic"
 dead() { iot_sql "$db" "SELECT count(*) FROM dead_letters WHERE reason='id_mismatch' AND topic='devices/dev-a/telemetry'"; }
-iot_wait_for 10 test "$(dead)" -ge 1 || iot_fail "id mismatch not dead-lettered"
+iot_wait_for 10 '[ "$(dead)" -ge 1 ]' || iot_fail "id mismatch not dead-lettered"
 
 # 4. A control: dev-a's own valid batch is stored, so the checks above could have seen data.
 "$IOT_PAYLOAD_BIN" telemetry dev-a "$epoch" 1 5 >"$IOT_WORK/a.bin"
 pub dev-a devices/dev-a/telemetry "$IOT_WORK/a.bin" || iot_fail "dev-a own publish failed"
-iot_wait_for 10 test "$(iot_sql "$db" "SELECT count(*) FROM samples WHERE device_id='dev-a'")" = 5 ||
+samples_of() { iot_sql "$db" "SELECT count(*) FROM samples WHERE device_id='$1'"; }
+iot_wait_for 10 '[ "$(samples_of dev-a)" = 5 ]' ||
     iot_fail "dev-a's own samples not stored"
-b=$(iot_sql "$db" "SELECT count(*) FROM samples WHERE device_id='dev-b'")
+b=$(samples_of dev-b)
 [ "$b" = 0 ] || iot_fail "$b samples stored for dev-b from dev-a's certificate"
 dl=$(iot_metric "$http" iot_cloud_dead_letters_total)
 [ "${dl:-0}" -ge 1 ] || iot_fail "dead letter counter is $dl"
@@ -58,7 +59,8 @@ dl=$(iot_metric "$http" iot_cloud_dead_letters_total)
 # 5. Garbage on a valid topic: dead-lettered, the service keeps running.
 "$IOT_PAYLOAD_BIN" garbage 200 >"$IOT_WORK/g.bin"
 pub dev-a devices/dev-a/telemetry "$IOT_WORK/g.bin" || iot_fail "publish of garbage failed"
-iot_wait_for 10 test "$(iot_sql "$db" "SELECT count(*) FROM dead_letters WHERE reason <> 'id_mismatch'")" -ge 1 ||
+other_dead() { iot_sql "$db" "SELECT count(*) FROM dead_letters WHERE reason <> 'id_mismatch'"; }
+iot_wait_for 10 '[ "$(other_dead)" -ge 1 ]' ||
     iot_fail "garbage not dead-lettered"
 kill -0 "$cloud" || iot_fail "iot-cloud died on bad input"
 iot_stop "$cloud" TERM 15 || iot_fail "iot-cloud exit status"

@@ -61,14 +61,17 @@ iot_wait_port() {
 }
 
 # iot_wait_for SECONDS CMD...: poll CMD (every 0.1 s) until it succeeds or the time is up.
+# With one argument, it is a shell condition evaluated afresh each time, e.g.
+#   iot_wait_for 10 '[ "$(count)" -ge 5 ]'    (single quotes: the $(...) must run on every poll)
 iot_wait_for() {
     local deadline=$((SECONDS + $1))
     shift
     while [ $SECONDS -lt "$deadline" ]; do
-        "$@" >/dev/null 2>&1 && return 0
+        if [ $# -eq 1 ]; then eval "$1" >/dev/null 2>&1 && return 0
+        else "$@" >/dev/null 2>&1 && return 0; fi
         sleep 0.1
     done
-    "$@"
+    if [ $# -eq 1 ]; then eval "$1"; else "$@"; fi
 }
 
 # iot_bg LOGFILE CMD...: start CMD in the background, output to LOGFILE; prints nothing, sets IOT_LAST_PID.

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The agent's configuration (INI, libinih): defaults, loading and validation. No network, no files
+ * other than the config itself are touched here, so it is testable on its own. */
+#ifndef AGENT_CONFIG_H
+#define AGENT_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iot/err.h"
+#include "iot/log.h"
+#include "iot/topic.h"
+
+#define AGENT_PATH_MAX 512
+#define AGENT_HOST_MAX 256
+#define AGENT_CLIENT_ID_MAX 128
+
+/** Simulated sensors, as bits of agent_config.sim_sensors. */
+enum agent_sim_sensor {
+    AGENT_SIM_TEMPERATURE = 1u << 0,
+    AGENT_SIM_HUMIDITY = 1u << 1,
+    AGENT_SIM_MOTION = 1u << 2,
+    AGENT_SIM_DOOR = 1u << 3,
+    AGENT_SIM_ENERGY = 1u << 4,
+    AGENT_SIM_ALL = (1u << 5) - 1
+};
+
+struct agent_config {
+    /* [device] */
+    char device_id[IOT_DEVICE_ID_MAX + 1];      /**< required */
+    char state_dir[AGENT_PATH_MAX];             /**< ./iot-agent-state */
+    /* [mqtt] */
+    char host[AGENT_HOST_MAX];                  /**< 127.0.0.1 */
+    uint16_t port;                              /**< 8883 */
+    char ca_file[AGENT_PATH_MAX];               /**< required */
+    char cert_file[AGENT_PATH_MAX];             /**< required */
+    char key_file[AGENT_PATH_MAX];              /**< required */
+    char client_id[AGENT_CLIENT_ID_MAX];        /**< default: device_id */
+    uint32_t keepalive_s;                       /**< 30 */
+    uint32_t reconnect_min_ms;                  /**< 500 */
+    uint32_t reconnect_max_ms;                  /**< 30000 */
+    uint32_t inflight;                          /**< 50: max QoS 1 publishes outstanding */
+    /* [telemetry] */
+    uint32_t interval_ms;                       /**< 1000 */
+    uint32_t batch_max;                         /**< 10 samples per TelemetryBatch */
+    uint64_t max_samples;                       /**< 0 = forever; N = N samples, drain, stop */
+    uint32_t drain_timeout_ms;                  /**< 30000: max wait for acks after max_samples */
+    uint32_t buffer_max_samples;                /**< 100000: in-memory backlog bound */
+    /* [sensors] */
+    bool linux_sensors;                         /**< true */
+    unsigned sim_sensors;                       /**< enum agent_sim_sensor bits; all five */
+    uint64_t seed;                              /**< 0 = random */
+    /* [log] */
+    enum iot_log_level log_level;               /**< info */
+};
+
+/** @brief Fill @p cfg with the defaults (device_id and the TLS files empty). */
+void agent_config_defaults(struct agent_config *cfg);
+
+/**
+ * @brief Load @p path over the defaults and validate. On error @p errbuf gets one line naming the file,
+ * the line, the section, the key and why, e.g. "a.conf:7: [mqtt] port: bad number 'x'".
+ * @return IOT_OK, IOT_ERR_NOT_FOUND (no such file), IOT_ERR_IO (unreadable), IOT_ERR_INVAL (bad content)
+ */
+enum iot_err agent_config_load(const char *path, struct agent_config *cfg, char *errbuf, size_t errlen);
+
+/**
+ * @brief Same as agent_config_load over INI text in memory; @p name is used in messages.
+ * @return IOT_OK, IOT_ERR_INVAL
+ */
+enum iot_err agent_config_parse(const char *name, const char *text, struct agent_config *cfg,
+                                char *errbuf, size_t errlen);
+
+/** @brief Parse a simulated-sensor list ("temperature,door"). @return false (and the bad name in
+ * @p bad, cap @p bad_cap) on an unknown name. */
+bool agent_config_parse_sensors(const char *list, unsigned *out, char *bad, size_t bad_cap);
+
+/**
+ * @brief Check that the TLS files of @p cfg exist, are readable and look like PEM. On failure
+ * @p errbuf names the option, the file and what is wrong.
+ * @return IOT_OK, IOT_ERR_NOT_FOUND (missing), IOT_ERR_IO (unreadable), IOT_ERR_MALFORMED (not PEM)
+ */
+enum iot_err agent_config_check_files(const struct agent_config *cfg, char *errbuf, size_t errlen);
+
+/** @brief Print the documented options with their defaults (for --help). */
+const char *agent_config_help(void);
+
+#endif

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The backlog seam: samples wait here, in seq order, from sampling until acknowledged. The memory
+ * implementation (store_mem.c) is the first; a disk log replaces it later, and "ack" moves from the
+ * broker's PUBACK to the cloud's Receipt without changing this interface. */
+#ifndef AGENT_STORE_H
+#define AGENT_STORE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iot/err.h"
+
+/** One stored sample: its seq and its encoded iot.v1.Sample. */
+struct agent_store_rec {
+    uint64_t seq;
+    const uint8_t *data; /**< valid until the next mutating call on the store */
+    size_t len;
+};
+
+struct agent_seq_range {
+    uint64_t first, last; /**< inclusive */
+};
+
+struct agent_store_stats {
+    uint64_t count;         /**< records held (unsent + in flight) */
+    uint64_t bytes;         /**< their encoded bytes */
+    uint64_t inflight;      /**< records marked in flight */
+    uint64_t dropped_total; /**< records dropped for lack of space since creation */
+    uint64_t dropped_ranges;/**< dropped ranges not yet reported */
+};
+
+struct agent_store_ops {
+    /** Append a record; @p seq must exceed every earlier seq. When full, the oldest record is dropped
+     *  (counted, its seq added to the dropped ranges). Copies @p rec.
+     *  @return IOT_OK, IOT_ERR_INVAL (seq not increasing, empty), IOT_ERR_NOMEM, IOT_ERR_IO */
+    enum iot_err (*append)(void *ctx, uint64_t seq, const uint8_t *rec, size_t len);
+    /** Up to @p max unsent records, lowest seq first, without marking them. *n = 0 when none.
+     *  @return IOT_OK */
+    enum iot_err (*peek)(void *ctx, struct agent_store_rec *out, size_t max, size_t *n);
+    /** Mark an unsent record in flight. @return IOT_OK, IOT_ERR_NOT_FOUND */
+    enum iot_err (*mark_inflight)(void *ctx, uint64_t seq);
+    /** Acknowledge (remove) every held record with seq in [first, last]. Unknown seqs are ignored.
+     *  @return IOT_OK, IOT_ERR_IO */
+    enum iot_err (*ack)(void *ctx, uint64_t first, uint64_t last);
+    /** Put every in-flight record back to unsent (connection lost: re-send in seq order). */
+    void (*requeue_all)(void *ctx);
+    /** Put one in-flight record back to unsent (its publish failed). */
+    void (*requeue)(void *ctx, uint64_t seq);
+    void (*stats)(void *ctx, struct agent_store_stats *out);
+    /** The oldest dropped ranges not yet reported, up to @p cap. @return how many */
+    size_t (*dropped)(void *ctx, struct agent_seq_range *out, size_t cap);
+    /** The ranges with last <= @p upto have reached the cloud: forget them. */
+    void (*dropped_reported)(void *ctx, uint64_t upto);
+    void (*destroy)(void *ctx);
+};
+
+struct agent_store {
+    const struct agent_store_ops *ops;
+    void *ctx;
+};
+
+static inline enum iot_err agent_store_append(struct agent_store *s, uint64_t seq,
+                                              const uint8_t *rec, size_t len)
+{
+    return s->ops->append(s->ctx, seq, rec, len);
+}
+static inline enum iot_err agent_store_peek(struct agent_store *s, struct agent_store_rec *out,
+                                            size_t max, size_t *n)
+{
+    return s->ops->peek(s->ctx, out, max, n);
+}
+static inline enum iot_err agent_store_mark_inflight(struct agent_store *s, uint64_t seq)
+{
+    return s->ops->mark_inflight(s->ctx, seq);
+}
+static inline enum iot_err agent_store_ack(struct agent_store *s, uint64_t first, uint64_t last)
+{
+    return s->ops->ack(s->ctx, first, last);
+}
+static inline void agent_store_requeue_all(struct agent_store *s) { s->ops->requeue_all(s->ctx); }
+static inline void agent_store_requeue(struct agent_store *s, uint64_t seq)
+{
+    s->ops->requeue(s->ctx, seq);
+}
+static inline void agent_store_stats(struct agent_store *s, struct agent_store_stats *out)
+{
+    s->ops->stats(s->ctx, out);
+}
+static inline size_t agent_store_dropped(struct agent_store *s, struct agent_seq_range *out,
+                                         size_t cap)
+{
+    return s->ops->dropped(s->ctx, out, cap);
+}
+static inline void agent_store_dropped_reported(struct agent_store *s, uint64_t upto)
+{
+    s->ops->dropped_reported(s->ctx, upto);
+}
+static inline void agent_store_destroy(struct agent_store *s)
+{
+    if (s && s->ops)
+        s->ops->destroy(s->ctx);
+}
+
+/** Dropped ranges kept before the newest ones are merged into the last range. */
+#define AGENT_STORE_MAX_DROPPED_RANGES 64
+
+/**
+ * @brief The in-memory store: a ring of at most @p max_records records (allocated now).
+ * @return IOT_OK, IOT_ERR_INVAL, IOT_ERR_NOMEM
+ */
+enum iot_err agent_store_mem_create(uint32_t max_records, struct agent_store *out);
+
+#endif
