@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The storage interface of ingestion: a struct of function pointers, so SQLite (now) and PostgreSQL
+ * (later) are chosen at start-up. One writer thread uses a store; it is not thread-safe. */
+#ifndef INGEST_STORE_H
+#define INGEST_STORE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iot.pb-c.h"
+#include "iot/err.h"
+
+/** Outcome of storing one validated TelemetryBatch. */
+struct ingest_telemetry_result {
+    uint32_t stored;    /**< samples inserted now (with their metrics) */
+    uint32_t duplicate; /**< samples whose (device_id, epoch, seq) was already stored */
+};
+
+enum ingest_presence_result {
+    INGEST_PRESENCE_APPLIED, /**< the device row now reflects this Presence */
+    INGEST_PRESENCE_STALE    /**< older than what is stored (lower connection counter, or ONLINE
+                                  after the OFFLINE of the same connection): ignored */
+};
+
+/** A message put aside. @p payload may be a prefix of what arrived (see ingest docs). */
+struct ingest_dead_letter {
+    int64_t received_ms;
+    const char *topic;
+    const char *reason; /**< machine-readable, e.g. "bad_seq" */
+    const char *detail; /**< for humans */
+    const uint8_t *payload;
+    size_t len;
+};
+
+/**
+ * Storage backend. All calls happen between begin() and commit()/rollback() except close().
+ * Unsigned 64-bit protocol values (epoch, seq, connection) are stored as their two's-complement
+ * int64 (a cast): order comparisons in SQL are therefore only meaningful below 2^63, which the
+ * counters never reach; epochs are random and are compared for equality only.
+ */
+struct ingest_store_ops {
+    /** @return IOT_OK, IOT_ERR_IO */
+    enum iot_err (*begin)(void *ctx);
+    /** @return IOT_OK, IOT_ERR_IO (the transaction is rolled back) */
+    enum iot_err (*commit)(void *ctx);
+    void (*rollback)(void *ctx);
+    /** Insert samples once per (device_id, epoch, seq), their metrics only for new rows, the dropped
+     *  ranges, and update the device row (created when unknown). @return IOT_OK, IOT_ERR_IO */
+    enum iot_err (*put_telemetry)(void *ctx, const Iot__V1__TelemetryBatch *b, int64_t received_ms,
+                                  struct ingest_telemetry_result *res);
+    /** Apply a Presence if not stale (see enum ingest_presence_result). @return IOT_OK, IOT_ERR_IO */
+    enum iot_err (*put_presence)(void *ctx, const Iot__V1__Presence *p, int64_t received_ms,
+                                 enum ingest_presence_result *res);
+    /** @return IOT_OK, IOT_ERR_IO */
+    enum iot_err (*put_dead_letter)(void *ctx, const struct ingest_dead_letter *dl);
+    /** Close and free the backend (NULL-safe through ingest_store_close). */
+    void (*close)(void *ctx);
+};
+
+struct ingest_store {
+    const struct ingest_store_ops *ops;
+    void *ctx;
+};
+
+/**
+ * @brief Open (creating if needed) a SQLite database in WAL mode with synchronous=NORMAL, and create
+ * or check the schema (PRAGMA user_version = 1).
+ * @return IOT_OK, IOT_ERR_IO (cannot open or not a database; logged with the path),
+ * IOT_ERR_INVAL (schema of a newer version), IOT_ERR_NOMEM
+ */
+enum iot_err ingest_store_sqlite_open(const char *path, struct ingest_store *out);
+
+static inline enum iot_err ingest_store_begin(struct ingest_store *s) { return s->ops->begin(s->ctx); }
+static inline enum iot_err ingest_store_commit(struct ingest_store *s) { return s->ops->commit(s->ctx); }
+static inline void ingest_store_rollback(struct ingest_store *s) { s->ops->rollback(s->ctx); }
+static inline enum iot_err ingest_store_put_telemetry(struct ingest_store *s,
+                                                      const Iot__V1__TelemetryBatch *b,
+                                                      int64_t received_ms,
+                                                      struct ingest_telemetry_result *res)
+{
+    return s->ops->put_telemetry(s->ctx, b, received_ms, res);
+}
+static inline enum iot_err ingest_store_put_presence(struct ingest_store *s,
+                                                     const Iot__V1__Presence *p,
+                                                     int64_t received_ms,
+                                                     enum ingest_presence_result *res)
+{
+    return s->ops->put_presence(s->ctx, p, received_ms, res);
+}
+static inline enum iot_err ingest_store_put_dead_letter(struct ingest_store *s,
+                                                        const struct ingest_dead_letter *dl)
+{
+    return s->ops->put_dead_letter(s->ctx, dl);
+}
+/** @brief Close the store; no-op when it was never opened. */
+static inline void ingest_store_close(struct ingest_store *s)
+{
+    if (s && s->ops) {
+        s->ops->close(s->ctx);
+        s->ops = NULL;
+        s->ctx = NULL;
+    }
+}
+
+#endif

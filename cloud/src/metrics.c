@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Prometheus text exposition of the ingestion counters. Reads atomics only: safe from any thread. */
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "iot/mem.h"
+
+void ingest_metrics_init(struct ingest_metrics *m)
+{
+    atomic_init(&m->messages_received, 0);
+    atomic_init(&m->telemetry_messages, 0);
+    atomic_init(&m->presence_messages, 0);
+    atomic_init(&m->samples_stored, 0);
+    atomic_init(&m->samples_duplicate, 0);
+    atomic_init(&m->dead_letters, 0);
+    for (int i = 0; i < INGEST_REASON_COUNT; i++)
+        atomic_init(&m->dead_letters_by_reason[i], 0);
+    atomic_init(&m->presence_applied, 0);
+    atomic_init(&m->presence_stale, 0);
+    atomic_init(&m->batches_committed, 0);
+    atomic_init(&m->store_errors, 0);
+    atomic_init(&m->queue_full_waits, 0);
+    atomic_init(&m->queue_depth, 0);
+    atomic_init(&m->queue_capacity, 0);
+    atomic_init(&m->mqtt_connected, 0);
+    atomic_init(&m->storage_open, 0);
+}
+
+struct sbuf {
+    char *p;
+    size_t len, cap;
+    int failed;
+};
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+    for (int attempt = 0; attempt < 2 && !b->failed; attempt++) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap + (size_t)n + 1) * 2;
+        char *p = iot_realloc(b->p, cap);
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+static void metric(struct sbuf *b, const char *name, const char *type, const char *help,
+                   uint64_t value)
+{
+    sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
+              (unsigned long long)value);
+}
+
+enum iot_err ingest_metrics_render(const struct ingest_metrics *m, char **out, size_t *out_len)
+{
+    if (!m || !out)
+        return IOT_ERR_INVAL;
+    struct sbuf b = {iot_malloc(2048), 0, 2048, 0};
+    if (!b.p)
+        return IOT_ERR_NOMEM;
+    b.p[0] = 0;
+    metric(&b, "iot_cloud_messages_received_total", "counter", "MQTT messages received",
+           atomic_load(&m->messages_received));
+    metric(&b, "iot_cloud_telemetry_messages_total", "counter", "Valid telemetry batches committed",
+           atomic_load(&m->telemetry_messages));
+    metric(&b, "iot_cloud_presence_messages_total", "counter", "Valid presence messages committed",
+           atomic_load(&m->presence_messages));
+    metric(&b, "iot_cloud_samples_stored_total", "counter", "Samples stored for the first time",
+           atomic_load(&m->samples_stored));
+    metric(&b, "iot_cloud_samples_duplicate_total", "counter",
+           "Samples already stored (re-sent or redelivered)", atomic_load(&m->samples_duplicate));
+    metric(&b, "iot_cloud_dead_letters_total", "counter", "Messages rejected into dead_letters",
+           atomic_load(&m->dead_letters));
+    sb_printf(&b,
+              "# HELP iot_cloud_dead_letters_by_reason_total Rejected messages by reason\n"
+              "# TYPE iot_cloud_dead_letters_by_reason_total counter\n");
+    for (int i = 0; i < INGEST_REASON_COUNT; i++)
+        sb_printf(&b, "iot_cloud_dead_letters_by_reason_total{reason=\"%s\"} %llu\n",
+                  ingest_reason_name((enum ingest_reason)i),
+                  (unsigned long long)atomic_load(&m->dead_letters_by_reason[i]));
+    metric(&b, "iot_cloud_presence_applied_total", "counter", "Presence messages applied",
+           atomic_load(&m->presence_applied));
+    metric(&b, "iot_cloud_presence_stale_total", "counter",
+           "Presence messages ignored as older than the stored state",
+           atomic_load(&m->presence_stale));
+    metric(&b, "iot_cloud_batches_committed_total", "counter", "Storage transactions committed",
+           atomic_load(&m->batches_committed));
+    metric(&b, "iot_cloud_store_errors_total", "counter", "Storage transactions that failed",
+           atomic_load(&m->store_errors));
+    metric(&b, "iot_cloud_ingest_queue_full_waits_total", "counter",
+           "Times the MQTT thread waited for ingest queue space", atomic_load(&m->queue_full_waits));
+    metric(&b, "iot_cloud_ingest_queue_depth", "gauge", "Messages waiting in the ingest queue",
+           atomic_load(&m->queue_depth));
+    metric(&b, "iot_cloud_ingest_queue_capacity", "gauge", "Capacity of the ingest queue",
+           atomic_load(&m->queue_capacity));
+    metric(&b, "iot_cloud_mqtt_connected", "gauge", "1 when connected to the broker",
+           (uint64_t)atomic_load(&m->mqtt_connected));
+    metric(&b, "iot_cloud_storage_open", "gauge", "1 when the storage is open",
+           (uint64_t)atomic_load(&m->storage_open));
+    if (b.failed) {
+        iot_free(b.p);
+        return IOT_ERR_NOMEM;
+    }
+    *out = b.p;
+    if (out_len)
+        *out_len = b.len;
+    return IOT_OK;
+}

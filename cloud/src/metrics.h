@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Ingestion counters (atomics: written by the worker and Paho's thread, read by the HTTP thread)
+ * and their Prometheus text exposition. */
+#ifndef INGEST_METRICS_H
+#define INGEST_METRICS_H
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iot/err.h"
+#include "validate.h"
+
+struct ingest_metrics {
+    atomic_uint_fast64_t messages_received;  /**< handed over by MQTT */
+    atomic_uint_fast64_t telemetry_messages; /**< valid TelemetryBatch messages committed */
+    atomic_uint_fast64_t presence_messages;  /**< valid Presence messages committed */
+    atomic_uint_fast64_t samples_stored;
+    atomic_uint_fast64_t samples_duplicate;
+    atomic_uint_fast64_t dead_letters;
+    atomic_uint_fast64_t dead_letters_by_reason[INGEST_REASON_COUNT];
+    atomic_uint_fast64_t presence_applied;
+    atomic_uint_fast64_t presence_stale;
+    atomic_uint_fast64_t batches_committed;
+    atomic_uint_fast64_t store_errors;        /**< failed transactions (retried) */
+    atomic_uint_fast64_t queue_full_waits;    /**< times the MQTT thread waited for queue space */
+    atomic_uint_fast64_t queue_depth;         /**< gauge */
+    atomic_uint_fast64_t queue_capacity;      /**< gauge */
+    atomic_int mqtt_connected;                /**< gauge 0/1 */
+    atomic_int storage_open;                  /**< gauge 0/1 */
+};
+
+/** @brief Zero all counters. */
+void ingest_metrics_init(struct ingest_metrics *m);
+
+/**
+ * @brief Render the Prometheus text exposition (version 0.0.4).
+ * @param[out] out NUL-terminated text; caller frees with iot_free
+ * @return IOT_OK, IOT_ERR_NOMEM
+ */
+enum iot_err ingest_metrics_render(const struct ingest_metrics *m, char **out, size_t *out_len);
+
+#endif

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Paho MQTTAsync adapter of mqtt_client.h: the only file that includes MQTTAsync.h. Paho owns the
+ * socket and TLS (OpenSSL). Its callbacks only copy, update state and log; never ingest work here. */
+#define IOT_LOG_TAG "cloud.mqtt"
+#include "mqtt_client.h"
+
+#include <MQTTAsync.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "iot/log.h"
+#include "iot/mem.h"
+#include "iot/plat_clock.h"
+#include "iot/plat_event.h"
+
+#define BACKOFF_MIN_MS 500u
+#define BACKOFF_MAX_MS 30000u
+#define CONNECT_TIMEOUT_S 10
+
+enum conn_state { ST_IDLE, ST_CONNECTING, ST_CONNECTED, ST_WAIT_RETRY, ST_STOPPED };
+
+struct ingest_mqtt {
+    MQTTAsync client;
+    struct cloud_mqtt_config cfg;
+    struct ingest_mqtt_handlers h;
+    char uri[300];
+    char filters[2][160];
+    struct plat_mutex *lock; /* guards state, next_attempt_ms, backoff_ms */
+    enum conn_state state;
+    uint64_t next_attempt_ms;
+    uint32_t backoff_ms;
+    uint64_t resubscribe_at_ms; /* non-zero: subscribe again at this time (a SUBSCRIBE failed) */
+    atomic_int connected;
+    atomic_int disconnect_done;
+};
+
+static void set_retry(struct ingest_mqtt *m)
+{
+    /* caller holds m->lock */
+    if (m->state == ST_STOPPED)
+        return;
+    m->state = ST_WAIT_RETRY;
+    m->next_attempt_ms = plat_mono_ms() + m->backoff_ms;
+    m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->backoff_ms * 2;
+}
+
+static void notify_state(struct ingest_mqtt *m, bool up)
+{
+    atomic_store(&m->connected, up ? 1 : 0);
+    if (m->h.on_state)
+        m->h.on_state(m->h.ctx, up);
+}
+
+static void on_subscribe_ok(void *context, MQTTAsync_successData5 *r)
+{
+    struct ingest_mqtt *m = context;
+    int n = r->alt.sub.reasonCodeCount;
+    for (int i = 0; i < 2; i++) {
+        enum MQTTReasonCodes rc = (n > i && r->alt.sub.reasonCodes) ? r->alt.sub.reasonCodes[i]
+                                  : (i == 0 || n == 0)             ? r->reasonCode
+                                                                    : MQTTREASONCODE_SUCCESS;
+        if ((int)rc >= 0x80)
+            IOT_LOG(IOT_LOG_ERROR, "subscription to %s refused: %s (%d)", m->filters[i],
+                    MQTTReasonCode_toString(rc), (int)rc);
+        else if (rc == MQTTREASONCODE_GRANTED_QOS_0)
+            IOT_LOG(IOT_LOG_WARN, "subscribed to %s but only with QoS 0", m->filters[i]);
+        else
+            IOT_LOG(IOT_LOG_INFO, "subscribed to %s (QoS %d)", m->filters[i], (int)rc);
+    }
+}
+
+static void on_subscribe_fail(void *context, MQTTAsync_failureData5 *r)
+{
+    struct ingest_mqtt *m = context;
+    plat_mutex_lock(m->lock);
+    bool stopped = m->state == ST_STOPPED;
+    plat_mutex_unlock(m->lock);
+    IOT_LOG(stopped ? IOT_LOG_DEBUG : IOT_LOG_ERROR,
+            "subscribe to %s, %s failed: %s (code %d, reason %d)%s", m->filters[0], m->filters[1],
+            r->message ? r->message : MQTTAsync_strerror(r->code), r->code, (int)r->reasonCode,
+            stopped ? "" : "; retrying");
+    if (!stopped) {
+        plat_mutex_lock(m->lock);
+        m->resubscribe_at_ms = plat_mono_ms() + BACKOFF_MIN_MS;
+        plat_mutex_unlock(m->lock);
+    }
+}
+
+/* Subscribing on every connect is harmless when the broker kept the session (the subscription is
+ * replaced) and required when it did not (session expired or broker state lost). */
+static void subscribe_all(struct ingest_mqtt *m)
+{
+    char *topics[2] = {m->filters[0], m->filters[1]};
+    int qos[2] = {1, 1};
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    ro.onSuccess5 = on_subscribe_ok;
+    ro.onFailure5 = on_subscribe_fail;
+    ro.context = m;
+    int rc = MQTTAsync_subscribeMany(m->client, 2, topics, qos, &ro);
+    if (rc != MQTTASYNC_SUCCESS)
+        IOT_LOG(IOT_LOG_ERROR, "subscribe request failed: %s (%d)", MQTTAsync_strerror(rc), rc);
+}
+
+static void on_connect_ok(void *context, MQTTAsync_successData5 *r)
+{
+    struct ingest_mqtt *m = context;
+    plat_mutex_lock(m->lock);
+    bool stopped = m->state == ST_STOPPED;
+    if (!stopped) {
+        m->state = ST_CONNECTED;
+        m->backoff_ms = BACKOFF_MIN_MS;
+    }
+    plat_mutex_unlock(m->lock);
+    IOT_LOG(IOT_LOG_INFO, "connected to %s as client id %s (MQTT %d, session %s)", m->uri,
+            m->cfg.client_id, r->alt.connect.MQTTVersion,
+            r->alt.connect.sessionPresent ? "resumed" : "new");
+    if (stopped)
+        return;
+    subscribe_all(m);
+    notify_state(m, true);
+}
+
+static void on_connect_fail(void *context, MQTTAsync_failureData5 *r)
+{
+    struct ingest_mqtt *m = context;
+    plat_mutex_lock(m->lock);
+    uint32_t wait = m->backoff_ms;
+    set_retry(m);
+    plat_mutex_unlock(m->lock);
+    const char *msg = r ? r->message : NULL;
+    int code = r ? r->code : 0;
+    int reason = r ? (int)r->reasonCode : 0;
+    IOT_LOG(IOT_LOG_WARN, "connect to %s as %s failed: %s%s%s (code %d, reason %d); retry in %u ms",
+            m->uri, m->cfg.client_id, msg ? msg : MQTTAsync_strerror(code),
+            reason ? ": " : "", reason ? MQTTReasonCode_toString((enum MQTTReasonCodes)reason) : "",
+            code, reason, wait);
+}
+
+static void on_connection_lost(void *context, char *cause)
+{
+    struct ingest_mqtt *m = context;
+    plat_mutex_lock(m->lock);
+    m->backoff_ms = BACKOFF_MIN_MS;
+    set_retry(m);
+    plat_mutex_unlock(m->lock);
+    IOT_LOG(IOT_LOG_WARN, "connection to %s lost: %s; reconnecting", m->uri,
+            cause ? cause : "no cause given");
+    notify_state(m, false);
+}
+
+static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *msg)
+{
+    struct ingest_mqtt *m = context;
+    /* Paho passes topic_len > 0 at least when the topic holds an embedded NUL (and, as measured with
+     * 1.3.12 and MQTT 5, often otherwise too). A topic with a NUL is not one of ours: it is
+     * dead-lettered as unknown_topic under a placeholder rather than parsed up to the NUL. */
+    char copy[256];
+    const char *t = topic;
+    if (topic_len > 0) {
+        size_t n = (size_t)topic_len;
+        if (memchr(topic, 0, n))
+            t = "(topic with embedded NUL)";
+        else if (n >= sizeof copy)
+            t = "(topic too long)";
+        else {
+            memcpy(copy, topic, n);
+            copy[n] = 0;
+            t = copy;
+        }
+    }
+    size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+    bool taken = m->h.on_message(m->h.ctx, t, msg->payload, len);
+    if (!taken)
+        return 0; /* Paho keeps the message and calls us again */
+    MQTTAsync_freeMessage(&msg);
+    MQTTAsync_free(topic);
+    return 1;
+}
+
+static int on_ssl_error(const char *str, size_t len, void *u)
+{
+    (void)u;
+    IOT_LOG(IOT_LOG_WARN, "TLS: %.*s", (int)(len > 0 && str[len - 1] == '\n' ? len - 1 : len), str);
+    return 0;
+}
+
+enum iot_err ingest_mqtt_create(const struct cloud_mqtt_config *cfg,
+                                const struct ingest_mqtt_handlers *h, struct ingest_mqtt **out)
+{
+    if (!cfg || !h || !h->on_message || !out)
+        return IOT_ERR_INVAL;
+    struct ingest_mqtt *m = iot_calloc(1, sizeof *m);
+    if (!m)
+        return IOT_ERR_NOMEM;
+    enum iot_err rc = IOT_ERR_NOMEM;
+    m->cfg = *cfg;
+    m->h = *h;
+    m->state = ST_IDLE;
+    m->backoff_ms = BACKOFF_MIN_MS;
+    atomic_init(&m->connected, 0);
+    atomic_init(&m->disconnect_done, 0);
+    snprintf(m->uri, sizeof m->uri, strchr(cfg->host, ':') ? "ssl://[%s]:%u" : "ssl://%s:%u",
+             cfg->host, (unsigned)cfg->port);
+    snprintf(m->filters[0], sizeof m->filters[0], "$share/%s/devices/+/telemetry", cfg->share_group);
+    snprintf(m->filters[1], sizeof m->filters[1], "$share/%s/devices/+/status", cfg->share_group);
+    if (plat_mutex_create(&m->lock) != IOT_OK)
+        goto out;
+
+    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
+    int prc = MQTTAsync_createWithOptions(&m->client, m->uri, cfg->client_id,
+                                          MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+    if (prc == MQTTASYNC_SUCCESS)
+        prc = MQTTAsync_setCallbacks(m->client, m, on_connection_lost, on_message, NULL);
+    if (prc != MQTTASYNC_SUCCESS) {
+        IOT_LOG(IOT_LOG_ERROR, "cannot create MQTT client for %s: %s (%d)", m->uri,
+                MQTTAsync_strerror(prc), prc);
+        rc = IOT_ERR_INTERNAL;
+        goto out;
+    }
+    rc = IOT_OK;
+out:
+    if (rc != IOT_OK) {
+        ingest_mqtt_destroy(m);
+        return rc;
+    }
+    *out = m;
+    return IOT_OK;
+}
+
+static void start_connect(struct ingest_mqtt *m)
+{
+    MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+    ssl.trustStore = m->cfg.ca_file;
+    ssl.keyStore = m->cfg.cert_file;
+    ssl.privateKey = m->cfg.key_file;
+    ssl.enableServerCertAuth = 1;
+    ssl.verify = 1;
+    ssl.ssl_error_cb = on_ssl_error;
+    ssl.ssl_error_context = m;
+
+    MQTTProperties props = MQTTProperties_initializer;
+    MQTTProperty expiry = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
+    expiry.value.integer4 = m->cfg.session_expiry_s;
+    MQTTProperties_add(&props, &expiry);
+
+    MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer5;
+    co.keepAliveInterval = m->cfg.keepalive_s;
+    co.cleanstart = 0; /* resume the persistent session: the broker queued messages for us */
+    co.connectTimeout = CONNECT_TIMEOUT_S;
+    co.automaticReconnect = 0; /* ingest_mqtt_tick reconnects, faster than Paho's 3 s cadence */
+    co.ssl = &ssl;
+    co.connectProperties = &props;
+    co.onSuccess5 = on_connect_ok;
+    co.onFailure5 = on_connect_fail;
+    co.context = m;
+    IOT_LOG(IOT_LOG_DEBUG, "connecting to %s as %s", m->uri, m->cfg.client_id);
+    int rc = MQTTAsync_connect(m->client, &co);
+    MQTTProperties_free(&props);
+    if (rc != MQTTASYNC_SUCCESS) {
+        plat_mutex_lock(m->lock);
+        set_retry(m);
+        plat_mutex_unlock(m->lock);
+        IOT_LOG(IOT_LOG_WARN, "connect to %s could not start: %s (%d)", m->uri,
+                MQTTAsync_strerror(rc), rc);
+    }
+}
+
+void ingest_mqtt_tick(struct ingest_mqtt *m, uint64_t now_mono_ms)
+{
+    if (!m)
+        return;
+    plat_mutex_lock(m->lock);
+    bool go = m->state == ST_IDLE || (m->state == ST_WAIT_RETRY && now_mono_ms >= m->next_attempt_ms);
+    if (go)
+        m->state = ST_CONNECTING;
+    bool resub = m->state == ST_CONNECTED && m->resubscribe_at_ms &&
+                 now_mono_ms >= m->resubscribe_at_ms;
+    if (resub || go)
+        m->resubscribe_at_ms = 0;
+    plat_mutex_unlock(m->lock);
+    if (go)
+        start_connect(m);
+    else if (resub)
+        subscribe_all(m);
+}
+
+bool ingest_mqtt_connected(struct ingest_mqtt *m) { return m && atomic_load(&m->connected) != 0; }
+
+static void on_disconnect_done(void *context, MQTTAsync_successData5 *r)
+{
+    (void)r;
+    struct ingest_mqtt *m = context;
+    atomic_store(&m->disconnect_done, 1);
+}
+
+static void on_disconnect_fail(void *context, MQTTAsync_failureData5 *r)
+{
+    (void)r;
+    struct ingest_mqtt *m = context;
+    atomic_store(&m->disconnect_done, 1);
+}
+
+void ingest_mqtt_disconnect(struct ingest_mqtt *m, uint32_t timeout_ms)
+{
+    if (!m || !m->client)
+        return;
+    plat_mutex_lock(m->lock);
+    m->state = ST_STOPPED;
+    plat_mutex_unlock(m->lock);
+    if (!MQTTAsync_isConnected(m->client)) {
+        notify_state(m, false);
+        return;
+    }
+    MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+    d.timeout = (int)timeout_ms;
+    d.onSuccess5 = on_disconnect_done;
+    d.onFailure5 = on_disconnect_fail;
+    d.context = m;
+    int rc = MQTTAsync_disconnect(m->client, &d);
+    if (rc == MQTTASYNC_SUCCESS) {
+        for (uint32_t waited = 0; waited < timeout_ms && !atomic_load(&m->disconnect_done);
+             waited += 10)
+            plat_sleep_ms(10);
+    } else {
+        IOT_LOG(IOT_LOG_WARN, "disconnect from %s: %s (%d)", m->uri, MQTTAsync_strerror(rc), rc);
+    }
+    notify_state(m, false);
+    IOT_LOG(IOT_LOG_INFO, "disconnected from %s (session kept by the broker for %u s)", m->uri,
+            m->cfg.session_expiry_s);
+}
+
+void ingest_mqtt_destroy(struct ingest_mqtt *m)
+{
+    if (!m)
+        return;
+    if (m->client)
+        MQTTAsync_destroy(&m->client);
+    plat_mutex_destroy(m->lock);
+    iot_free(m);
+}

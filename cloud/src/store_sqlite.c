@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* SQLite backend of struct ingest_store_ops: one writing connection (WAL, synchronous=NORMAL),
+ * prepared statements reused, transactions driven by the caller (one per batch). */
+#define IOT_LOG_TAG "cloud.store"
+#include "ingest/store.h"
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "iot/log.h"
+#include "iot/mem.h"
+
+#define SCHEMA_VERSION 1
+#define BUSY_TIMEOUT_MS 5000
+
+/* Exact schema: test scripts and operators query these tables with the sqlite3 CLI. */
+static const char schema_sql[] =
+    "CREATE TABLE samples(device_id TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " time_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL, UNIQUE(device_id, epoch, seq));"
+    "CREATE TABLE metrics(device_id TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " name TEXT NOT NULL, value REAL NOT NULL, unit TEXT);"
+    "CREATE INDEX metrics_by_name ON metrics(device_id, name, epoch, seq);"
+    "CREATE INDEX metrics_by_sample ON metrics(device_id, epoch, seq);"
+    "CREATE TABLE devices(device_id TEXT PRIMARY KEY, online INTEGER NOT NULL DEFAULT 0,"
+    " connection INTEGER NOT NULL DEFAULT 0, agent_version TEXT, boot_time_ms INTEGER,"
+    " last_seen_ms INTEGER, presence_ms INTEGER, presence_reason TEXT,"
+    " samples INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE dead_letters(id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL,"
+    " topic TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT, payload BLOB);"
+    "CREATE TABLE dropped_ranges(device_id TEXT NOT NULL, epoch INTEGER NOT NULL,"
+    " first INTEGER NOT NULL, last INTEGER NOT NULL, received_ms INTEGER NOT NULL,"
+    " UNIQUE(device_id, epoch, first, last));"
+    "PRAGMA user_version = 1;";
+
+enum stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_INS_SAMPLE,
+    ST_INS_METRIC,
+    ST_INS_DROPPED,
+    ST_DEV_TELEMETRY,
+    ST_DEV_GET,
+    ST_DEV_PRESENCE,
+    ST_INS_DEAD,
+    ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_INS_SAMPLE] = "INSERT OR IGNORE INTO samples(device_id, epoch, seq, time_ms, received_ms)"
+                      " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_INS_METRIC] = "INSERT INTO metrics(device_id, epoch, seq, name, value, unit)"
+                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_INS_DROPPED] = "INSERT OR IGNORE INTO dropped_ranges(device_id, epoch, first, last,"
+                       " received_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_DEV_TELEMETRY] = "INSERT INTO devices(device_id, last_seen_ms, samples) VALUES(?1, ?2, ?3)"
+                         " ON CONFLICT(device_id) DO UPDATE SET"
+                         " last_seen_ms = max(coalesce(last_seen_ms, 0), excluded.last_seen_ms),"
+                         " samples = samples + excluded.samples",
+    [ST_DEV_GET] = "SELECT connection, online, presence_ms IS NOT NULL FROM devices"
+                   " WHERE device_id = ?1",
+    [ST_DEV_PRESENCE] =
+        "INSERT INTO devices(device_id, online, connection, agent_version, boot_time_ms,"
+        " last_seen_ms, presence_ms, presence_reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        " ON CONFLICT(device_id) DO UPDATE SET online = excluded.online,"
+        " connection = excluded.connection,"
+        " agent_version = coalesce(excluded.agent_version, agent_version),"
+        " boot_time_ms = coalesce(excluded.boot_time_ms, boot_time_ms),"
+        " last_seen_ms = max(coalesce(last_seen_ms, 0), coalesce(excluded.last_seen_ms, 0)),"
+        " presence_ms = excluded.presence_ms, presence_reason = excluded.presence_reason",
+    [ST_INS_DEAD] = "INSERT INTO dead_letters(received_ms, topic, reason, detail, payload)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5)",
+};
+
+struct sqlite_store {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *st[ST_COUNT];
+};
+
+/* Run a statement that returns no rows; resets it for the next use. */
+static enum iot_err step_done(struct sqlite_store *s, enum stmt_id id)
+{
+    sqlite3_stmt *st = s->st[id];
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) {
+        IOT_LOG(IOT_LOG_ERROR, "%s: statement %d failed: %s (%d)", s->path, (int)id,
+                sqlite3_errmsg(s->db), rc);
+        return IOT_ERR_IO;
+    }
+    return IOT_OK;
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int idx, const char *v)
+{
+    if (v && v[0])
+        sqlite3_bind_text(st, idx, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, idx);
+}
+
+static enum iot_err sq_begin(void *ctx) { return step_done(ctx, ST_BEGIN); }
+
+static enum iot_err sq_commit(void *ctx)
+{
+    struct sqlite_store *s = ctx;
+    enum iot_err rc = step_done(s, ST_COMMIT);
+    if (rc != IOT_OK && !sqlite3_get_autocommit(s->db))
+        (void)step_done(s, ST_ROLLBACK);
+    return rc;
+}
+
+static void sq_rollback(void *ctx)
+{
+    struct sqlite_store *s = ctx;
+    if (!sqlite3_get_autocommit(s->db))
+        (void)step_done(s, ST_ROLLBACK);
+}
+
+static enum iot_err insert_metrics(struct sqlite_store *s, const char *dev, sqlite3_int64 epoch,
+                                   const Iot__V1__Sample *smp)
+{
+    sqlite3_stmt *st = s->st[ST_INS_METRIC];
+    for (size_t j = 0; j < smp->n_metrics; j++) {
+        const Iot__V1__Metric *m = smp->metrics[j];
+        sqlite3_bind_text(st, 1, dev, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, epoch);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)smp->seq);
+        sqlite3_bind_text(st, 4, m->name, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 5, m->value);
+        bind_text_or_null(st, 6, m->unit);
+        enum iot_err rc = step_done(s, ST_INS_METRIC);
+        if (rc != IOT_OK)
+            return rc;
+    }
+    return IOT_OK;
+}
+
+static enum iot_err sq_put_telemetry(void *ctx, const Iot__V1__TelemetryBatch *b,
+                                     int64_t received_ms, struct ingest_telemetry_result *res)
+{
+    struct sqlite_store *s = ctx;
+    const char *dev = b->device_id;
+    sqlite3_int64 epoch = (sqlite3_int64)b->epoch; /* u64 -> i64 cast, see store.h */
+    struct ingest_telemetry_result r = {0, 0};
+    enum iot_err rc = IOT_OK;
+
+    for (size_t i = 0; i < b->n_samples; i++) {
+        const Iot__V1__Sample *smp = b->samples[i];
+        sqlite3_stmt *st = s->st[ST_INS_SAMPLE];
+        sqlite3_bind_text(st, 1, dev, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, epoch);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)smp->seq);
+        sqlite3_bind_int64(st, 4, smp->time_ms);
+        sqlite3_bind_int64(st, 5, received_ms);
+        rc = step_done(s, ST_INS_SAMPLE);
+        if (rc != IOT_OK)
+            return rc;
+        if (sqlite3_changes(s->db) == 0) {
+            r.duplicate++;
+            continue;
+        }
+        r.stored++;
+        rc = insert_metrics(s, dev, epoch, smp);
+        if (rc != IOT_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < b->n_dropped; i++) {
+        sqlite3_stmt *st = s->st[ST_INS_DROPPED];
+        sqlite3_bind_text(st, 1, dev, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, epoch);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)b->dropped[i]->first);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)b->dropped[i]->last);
+        sqlite3_bind_int64(st, 5, received_ms);
+        rc = step_done(s, ST_INS_DROPPED);
+        if (rc != IOT_OK)
+            return rc;
+    }
+    sqlite3_stmt *st = s->st[ST_DEV_TELEMETRY];
+    sqlite3_bind_text(st, 1, dev, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, received_ms);
+    sqlite3_bind_int64(st, 3, r.stored);
+    rc = step_done(s, ST_DEV_TELEMETRY);
+    if (rc == IOT_OK)
+        *res = r;
+    return rc;
+}
+
+static const char *presence_reason_name(Iot__V1__Presence__Reason r)
+{
+    switch (r) {
+    case IOT__V1__PRESENCE__REASON__CONNECTED: return "connected";
+    case IOT__V1__PRESENCE__REASON__CLEAN_SHUTDOWN: return "clean_shutdown";
+    case IOT__V1__PRESENCE__REASON__LOST_CONNECTION: return "lost_connection";
+    default: return "unspecified";
+    }
+}
+
+/* Ordering rule: a higher connection counter wins; for the same counter OFFLINE wins over ONLINE,
+ * because the LWT (OFFLINE) of connection N is necessarily later than its birth (ONLINE). A device
+ * row created by telemetry has no presence yet (presence_ms NULL): any Presence applies. */
+static enum iot_err sq_put_presence(void *ctx, const Iot__V1__Presence *p, int64_t received_ms,
+                                    enum ingest_presence_result *res)
+{
+    struct sqlite_store *s = ctx;
+    bool online = p->state == IOT__V1__PRESENCE__STATE__ONLINE;
+    sqlite3_stmt *st = s->st[ST_DEV_GET];
+    sqlite3_bind_text(st, 1, p->device_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    bool stale = false;
+    if (rc == SQLITE_ROW && sqlite3_column_int(st, 2)) {
+        uint64_t cur_conn = (uint64_t)sqlite3_column_int64(st, 0);
+        bool cur_online = sqlite3_column_int(st, 1) != 0;
+        stale = p->connection < cur_conn || (p->connection == cur_conn && online && !cur_online);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        IOT_LOG(IOT_LOG_ERROR, "%s: device lookup failed: %s (%d)", s->path, sqlite3_errmsg(s->db),
+                rc);
+        return IOT_ERR_IO;
+    }
+    if (stale) {
+        *res = INGEST_PRESENCE_STALE;
+        return IOT_OK;
+    }
+    st = s->st[ST_DEV_PRESENCE];
+    sqlite3_bind_text(st, 1, p->device_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, online ? 1 : 0);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)p->connection);
+    bind_text_or_null(st, 4, p->agent_version);
+    if (p->boot_time_ms)
+        sqlite3_bind_int64(st, 5, p->boot_time_ms);
+    else
+        sqlite3_bind_null(st, 5);
+    if (online) /* an LWT is the broker speaking: the device was not seen then */
+        sqlite3_bind_int64(st, 6, received_ms);
+    else
+        sqlite3_bind_null(st, 6);
+    sqlite3_bind_int64(st, 7, p->time_ms ? p->time_ms : received_ms);
+    sqlite3_bind_text(st, 8, presence_reason_name(p->reason), -1, SQLITE_STATIC);
+    enum iot_err e = step_done(s, ST_DEV_PRESENCE);
+    if (e == IOT_OK)
+        *res = INGEST_PRESENCE_APPLIED;
+    return e;
+}
+
+static enum iot_err sq_put_dead_letter(void *ctx, const struct ingest_dead_letter *dl)
+{
+    struct sqlite_store *s = ctx;
+    sqlite3_stmt *st = s->st[ST_INS_DEAD];
+    sqlite3_bind_int64(st, 1, dl->received_ms);
+    sqlite3_bind_text(st, 2, dl->topic ? dl->topic : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, dl->reason ? dl->reason : "unknown", -1, SQLITE_STATIC);
+    bind_text_or_null(st, 4, dl->detail);
+    if (dl->payload && dl->len)
+        sqlite3_bind_blob64(st, 5, dl->payload, dl->len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 5);
+    return step_done(s, ST_INS_DEAD);
+}
+
+static void sq_close(void *ctx)
+{
+    struct sqlite_store *s = ctx;
+    if (!s)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    if (s->db) {
+        int rc = sqlite3_close(s->db);
+        if (rc != SQLITE_OK)
+            IOT_LOG(IOT_LOG_WARN, "%s: close: %s", s->path, sqlite3_errstr(rc));
+    }
+    iot_free(s->path);
+    iot_free(s);
+}
+
+static const struct ingest_store_ops sqlite_ops = {
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .put_telemetry = sq_put_telemetry,
+    .put_presence = sq_put_presence,
+    .put_dead_letter = sq_put_dead_letter,
+    .close = sq_close,
+};
+
+static int query_int(sqlite3 *db, const char *sql, int *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *out = sqlite3_column_int(st, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static enum iot_err setup_db(struct sqlite_store *s)
+{
+    char *msg = NULL;
+    int version = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *mode = sqlite3_column_text(st, 0);
+        if (!mode || strcmp((const char *)mode, "wal") != 0)
+            IOT_LOG(IOT_LOG_WARN, "%s: journal_mode is %s, not wal", s->path,
+                    mode ? (const char *)mode : "?");
+    } else if (rc == SQLITE_OK) {
+        rc = sqlite3_errcode(s->db);
+    }
+    sqlite3_finalize(st);
+    /* synchronous is per connection, and Debian defaults it to FULL (FIELD-NOTES.md). */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, &msg);
+    if (rc == SQLITE_OK)
+        rc = query_int(s->db, "PRAGMA user_version", &version);
+    if (rc != SQLITE_OK) {
+        IOT_LOG(IOT_LOG_ERROR, "cannot use storage '%s': %s", s->path,
+                msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return IOT_ERR_IO;
+    }
+    if (version > SCHEMA_VERSION) {
+        IOT_LOG(IOT_LOG_ERROR, "storage '%s' has schema version %d; this build knows up to %d",
+                s->path, version, SCHEMA_VERSION);
+        return IOT_ERR_INVAL;
+    }
+    if (version == 0) {
+        rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, &msg);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg);
+        if (rc != SQLITE_OK) {
+            IOT_LOG(IOT_LOG_ERROR, "storage '%s': creating the schema failed: %s", s->path,
+                    msg ? msg : sqlite3_errmsg(s->db));
+            sqlite3_free(msg);
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return IOT_ERR_IO;
+        }
+        IOT_LOG(IOT_LOG_INFO, "storage '%s': created schema version %d", s->path, SCHEMA_VERSION);
+    }
+    for (int i = 0; i < ST_COUNT; i++) {
+        rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+        if (rc != SQLITE_OK) {
+            IOT_LOG(IOT_LOG_ERROR, "storage '%s': prepare failed: %s", s->path,
+                    sqlite3_errmsg(s->db));
+            return IOT_ERR_IO;
+        }
+    }
+    return IOT_OK;
+}
+
+enum iot_err ingest_store_sqlite_open(const char *path, struct ingest_store *out)
+{
+    if (!path || !path[0] || !out)
+        return IOT_ERR_INVAL;
+    struct sqlite_store *s = iot_calloc(1, sizeof *s);
+    if (!s)
+        return IOT_ERR_NOMEM;
+    enum iot_err rc = IOT_ERR_NOMEM;
+    s->path = iot_strdup(path);
+    if (!s->path)
+        goto out;
+    int src = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (src != SQLITE_OK) {
+        IOT_LOG(IOT_LOG_ERROR, "cannot open storage '%s': %s", path,
+                s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
+        rc = IOT_ERR_IO;
+        goto out;
+    }
+    rc = setup_db(s);
+out:
+    if (rc != IOT_OK) {
+        sq_close(s);
+        return rc;
+    }
+    out->ops = &sqlite_ops;
+    out->ctx = s;
+    return IOT_OK;
+}
