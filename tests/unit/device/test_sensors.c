@@ -24,6 +24,27 @@ static const struct agent_metric *find(const struct agent_metrics *m, const char
     return NULL;
 }
 
+/* The metric's value; fails the test when it is missing (no NULL dereference at -O2). */
+static double val(const struct agent_metrics *m, const char *name)
+{
+    const struct agent_metric *x = find(m, name);
+    if (!x) {
+        fail_msg("metric %s missing", name);
+        return -1e300;
+    }
+    return x->value;
+}
+
+static const char *unit_of(const struct agent_metrics *m, const char *name)
+{
+    const struct agent_metric *x = find(m, name);
+    if (!x) {
+        fail_msg("metric %s missing", name);
+        return "";
+    }
+    return x->unit;
+}
+
 static void read_all(struct agent_sensor *s, size_t n, uint64_t now, struct agent_metrics *m)
 {
     m->n = 0;
@@ -45,9 +66,9 @@ static void test_sim_values_stay_in_range(void **state)
     for (int i = 0; i < 20000; i++) {
         read_all(s, n, 1000 + (uint64_t)i * 1000, &m);
         assert_int_equal(m.n, 6);
-        double t = find(&m, "temperature")->value, h = find(&m, "humidity")->value;
-        double mo = find(&m, "motion")->value, d = find(&m, "door_open")->value;
-        double p = find(&m, "power_w")->value, e = find(&m, "energy_wh")->value;
+        double t = val(&m, "temperature"), h = val(&m, "humidity");
+        double mo = val(&m, "motion"), d = val(&m, "door_open");
+        double p = val(&m, "power_w"), e = val(&m, "energy_wh");
         assert_true(t > 10.0 && t < 32.0);
         assert_true(h >= 15.0 && h <= 95.0);
         assert_true(mo == 0.0 || mo == 1.0);
@@ -58,8 +79,8 @@ static void test_sim_values_stay_in_range(void **state)
         motions += mo == 1.0;
         opens += d == 1.0;
     }
-    assert_string_equal(find(&m, "temperature")->unit, "C");
-    assert_string_equal(find(&m, "power_w")->unit, "W");
+    assert_string_equal(unit_of(&m, "temperature"), "C");
+    assert_string_equal(unit_of(&m, "power_w"), "W");
     assert_true(motions > 100 && motions < 5000); /* events happen, but not always */
     assert_true(opens > 100 && opens < 15000);
     assert_true(last_energy > 20000 * 40.0 / 3600.0 * 0.9); /* ~40 W for 20000 s at least */
@@ -108,18 +129,18 @@ static void test_sim_setpoint_and_plug_setters_change_behaviour(void **state)
     struct agent_metrics m;
     for (int i = 0; i < 720; i++) /* two hours at 10 s */
         read_all(s, n, (uint64_t)i * 10000, &m);
-    double t = find(&m, "temperature")->value;
+    double t = val(&m, "temperature");
     assert_true(t > 25.0 && t < 27.0);
     agent_sim_set_plug(sim, false);
     assert_false(agent_sim_plug(sim));
     read_all(s, n, 720u * 10000u, &m);
-    double e0 = find(&m, "energy_wh")->value;
+    double e0 = val(&m, "energy_wh");
     read_all(s, n, 730u * 10000u, &m);
-    assert_true(find(&m, "power_w")->value == 0.0);
-    double e1 = find(&m, "energy_wh")->value;
+    assert_true(val(&m, "power_w") == 0.0);
+    double e1 = val(&m, "energy_wh");
     assert_true(e1 >= e0);
     read_all(s, n, 740u * 10000u, &m);
-    assert_true(find(&m, "energy_wh")->value == e1); /* no power, no energy */
+    assert_true(val(&m, "energy_wh") == e1); /* no power, no energy */
     agent_sim_destroy(sim);
 }
 
@@ -226,10 +247,10 @@ static void test_linux_create_reads_a_fake_root(void **state)
     assert_int_equal(n, 3); /* thermal, load, uptime */
     struct agent_metrics m;
     read_all(s, n, 0, &m);
-    assert_true(find(&m, "cpu_temp_c")->value == 41.0);
-    assert_true(find(&m, "cpu_temp_c.2")->value == 52.5);
-    assert_true(find(&m, "load15")->value == 3.0);
-    assert_true(find(&m, "uptime_s")->value == 12.5);
+    assert_true(val(&m, "cpu_temp_c") == 41.0);
+    assert_true(val(&m, "cpu_temp_c.2") == 52.5);
+    assert_true(val(&m, "load15") == 3.0);
+    assert_true(val(&m, "uptime_s") == 12.5);
     assert_null(find(&m, "mem_total_bytes"));
     agent_linux_destroy(lx);
 
