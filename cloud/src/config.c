@@ -52,6 +52,8 @@ static const struct key_def keys[] = {
     {"mqtt", "keepalive_s", KEY_U16, OFF(mqtt.keepalive_s), 0, 5, 65535, "keepalive, seconds [30]"},
     {"mqtt", "queue_max", KEY_U32, OFF(mqtt.queue_max), 0, 1, 10000000,
      "bounded ingest queue, messages [10000]"},
+    {"mqtt", "receipt_interval_ms", KEY_U32, OFF(mqtt.receipt_interval_ms), 0, 0, 60000,
+     "least time between two Receipts to one device, ms [200]"},
     {"http", "listen", KEY_STR, OFF(http.listen), CAP(http.listen), 0, 0,
      "numeric address to bind [127.0.0.1]"},
     {"http", "port", KEY_U16, OFF(http.port), 0, 0, 65535, "HTTP port, 0 = disabled [8080]"},
@@ -95,6 +97,7 @@ void cloud_config_defaults(struct cloud_config *cfg)
     cfg->mqtt.session_expiry_s = 604800;
     cfg->mqtt.keepalive_s = 30;
     cfg->mqtt.queue_max = 10000;
+    cfg->mqtt.receipt_interval_ms = 200;
     snprintf(cfg->http.listen, sizeof cfg->http.listen, "127.0.0.1");
     cfg->http.port = 8080;
     cfg->log_level = IOT_LOG_INFO;

@@ -16,7 +16,9 @@
 #include "iot/log.h"
 #include "iot/mem.h"
 #include "iot/plat_clock.h"
+#include "iot/topic.h"
 #include "mqtt_client.h"
+#include "receipts.h"
 #include "validate.h"
 
 #define BATCH_MAX 500               /* messages per transaction */
@@ -36,8 +38,12 @@ struct ingest_service {
     struct ingest_store store;
     struct ingest_mqtt *mqtt;
     struct http_server *http;
-    ingest_commit_fn hook;
+    ingest_commit_fn hook; /* commit_hook below: receipts, then user_hook */
     void *hook_ctx;
+    ingest_commit_fn user_hook;
+    void *user_hook_ctx;
+    struct receipts *receipts;
+    struct plat_event *wake; /* the main loop's, while ingest_service_run runs */
 
     pthread_mutex_t qlock; /* guards ring, head, count, closed */
     pthread_cond_t not_empty;
@@ -400,6 +406,28 @@ static void *worker_main(void *arg)
 
 /* ---- service ---- */
 
+/* Worker thread, right after a commit: what it made durable becomes due for a Receipt. */
+static void commit_hook(void *ctx, const struct ingest_receipt *r, size_t n)
+{
+    struct ingest_service *s = ctx;
+    receipts_add(s->receipts, r, n);
+    if (s->user_hook)
+        s->user_hook(s->user_hook_ctx, r, n);
+    struct plat_event *wake = __atomic_load_n(&s->wake, __ATOMIC_ACQUIRE);
+    if (wake)
+        plat_event_signal(wake);
+}
+
+static enum iot_err send_receipt(void *ctx, const char *topic, const uint8_t *buf, size_t len)
+{
+    struct ingest_service *s = ctx;
+    struct ingest_mqtt_pub p = {.topic = topic, .payload = buf, .len = len, .qos = 1};
+    enum iot_err rc = ingest_mqtt_publish(s->mqtt, &p);
+    if (rc == IOT_OK)
+        atomic_fetch_add(&s->metrics.receipts_sent, 1);
+    return rc;
+}
+
 static void on_mqtt_state(void *ctx, bool connected)
 {
     struct ingest_service *s = ctx;
@@ -450,8 +478,12 @@ enum iot_err ingest_service_create(const struct cloud_config *cfg, struct ingest
     atomic_init(&s->store_failing, 0);
     atomic_init(&s->not_taken, 0);
     enum iot_err rc = queue_init(s);
+    if (rc == IOT_OK)
+        rc = receipts_create(cfg->mqtt.receipt_interval_ms, &s->receipts);
     if (rc != IOT_OK)
         goto out;
+    s->hook = commit_hook;
+    s->hook_ctx = s;
 
     rc = ingest_store_sqlite_open(cfg->storage, &s->store);
     if (rc != IOT_OK)
@@ -494,8 +526,8 @@ void ingest_service_set_commit_hook(struct ingest_service *s, ingest_commit_fn f
 {
     if (!s)
         return;
-    s->hook = fn;
-    s->hook_ctx = ctx;
+    s->user_hook = fn;
+    s->user_hook_ctx = ctx;
 }
 
 static void log_summary(struct ingest_service *s, uint64_t *last_received)
@@ -535,19 +567,30 @@ enum iot_err ingest_service_run(struct ingest_service *s, struct plat_event *wak
             s->cfg.mqtt.share_group);
     uint64_t last_summary = plat_mono_ms();
     uint64_t last_received = 0;
+    __atomic_store_n(&s->wake, wake, __ATOMIC_RELEASE);
+    /* Receipts are due at most every receipt_interval_ms per device: wake often enough for that. */
+    uint32_t tick_ms = s->cfg.mqtt.receipt_interval_ms / 2;
+    tick_ms = tick_ms < 10 ? 10 : tick_ms > 250 ? 250 : tick_ms;
     while (!*stop_flag) {
         uint64_t now = plat_mono_ms();
         ingest_mqtt_tick(s->mqtt, now);
+        if (ingest_mqtt_connected(s->mqtt))
+            receipts_flush(s->receipts, now, send_receipt, s);
         if (now - last_summary >= SUMMARY_EVERY_MS) {
             log_summary(s, &last_received);
             last_summary = now;
         }
-        (void)plat_event_wait(wake, 250);
+        (void)plat_event_wait(wake, tick_ms);
     }
     IOT_LOG(IOT_LOG_INFO, "shutting down (signal %d): no new messages, draining %llu queued",
             *stop_flag, (unsigned long long)atomic_load(&s->metrics.queue_depth));
     set_stopping(s);
+    /* Receipts of what is already committed go out before the disconnect, without waiting for the
+     * interval; what the drain commits later is receipted on re-send (the device's timeout). */
+    if (ingest_mqtt_connected(s->mqtt))
+        receipts_flush(s->receipts, UINT64_MAX / 2, send_receipt, s);
     ingest_mqtt_disconnect(s->mqtt, DISCONNECT_TIMEOUT_MS);
+    __atomic_store_n(&s->wake, NULL, __ATOMIC_RELEASE);
     return IOT_OK;
 }
 
@@ -593,5 +636,6 @@ void ingest_service_destroy(struct ingest_service *s)
         pthread_mutex_destroy(&s->qlock);
     }
     iot_free(s->ring);
+    receipts_destroy(s->receipts);
     iot_free(s);
 }

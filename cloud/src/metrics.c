@@ -20,6 +20,7 @@ void ingest_metrics_init(struct ingest_metrics *m)
         atomic_init(&m->dead_letters_by_reason[i], 0);
     atomic_init(&m->presence_applied, 0);
     atomic_init(&m->presence_stale, 0);
+    atomic_init(&m->receipts_sent, 0);
     atomic_init(&m->batches_committed, 0);
     atomic_init(&m->store_errors, 0);
     atomic_init(&m->queue_full_waits, 0);
@@ -100,6 +101,8 @@ enum iot_err ingest_metrics_render(const struct ingest_metrics *m, char **out, s
     metric(&b, "iot_cloud_presence_stale_total", "counter",
            "Presence messages ignored as older than the stored state",
            atomic_load(&m->presence_stale));
+    metric(&b, "iot_cloud_receipts_sent_total", "counter",
+           "Receipt messages published to devices after commits", atomic_load(&m->receipts_sent));
     metric(&b, "iot_cloud_batches_committed_total", "counter", "Storage transactions committed",
            atomic_load(&m->batches_committed));
     metric(&b, "iot_cloud_store_errors_total", "counter", "Storage transactions that failed",

@@ -20,6 +20,7 @@ struct ingest_metrics {
     atomic_uint_fast64_t dead_letters_by_reason[INGEST_REASON_COUNT];
     atomic_uint_fast64_t presence_applied;
     atomic_uint_fast64_t presence_stale;
+    atomic_uint_fast64_t receipts_sent;
     atomic_uint_fast64_t batches_committed;
     atomic_uint_fast64_t store_errors;        /**< failed transactions (retried) */
     atomic_uint_fast64_t queue_full_waits;    /**< times the MQTT thread waited for queue space */

@@ -21,10 +21,34 @@ typedef bool (*ingest_mqtt_message_fn)(void *ctx, const char *topic, const void 
 /** Called on Paho's thread (or in ingest_mqtt_tick) when the connection comes up or goes down. */
 typedef void (*ingest_mqtt_state_fn)(void *ctx, bool connected);
 
+/** Completion of an ingest_mqtt_publish (Paho's thread): @p ok when the broker acknowledged it. */
+typedef void (*ingest_mqtt_published_fn)(void *ctx, uint64_t token, bool ok);
+
+/** Most topic kinds the cloud subscribes to. */
+#define INGEST_MQTT_MAX_FILTERS 8
+
 struct ingest_mqtt_handlers {
     ingest_mqtt_message_fn on_message;
     ingest_mqtt_state_fn on_state;
+    ingest_mqtt_published_fn on_published; /**< optional */
     void *ctx;
+    /** Device topic suffixes subscribed as $share/{group}/devices/+/{suffix}, QoS 1. None given:
+     *  telemetry and status. */
+    const char *suffixes[INGEST_MQTT_MAX_FILTERS];
+};
+
+/** One outgoing message. */
+struct ingest_mqtt_pub {
+    const char *topic;
+    const void *payload;
+    size_t len;
+    int qos;
+    bool retained;
+    uint32_t expiry_s;            /**< MQTT 5 message expiry interval; 0 = none */
+    const char *response_topic;   /**< MQTT 5 response topic; NULL = none */
+    const void *correlation;      /**< MQTT 5 correlation data; NULL = none */
+    size_t correlation_len;
+    uint64_t token;               /**< passed back to on_published */
 };
 
 /**
@@ -39,6 +63,13 @@ enum iot_err ingest_mqtt_create(const struct cloud_mqtt_config *cfg,
  * Call periodically from one thread (the main loop). Non-blocking.
  */
 void ingest_mqtt_tick(struct ingest_mqtt *m, uint64_t now_mono_ms);
+
+/**
+ * @brief Queue a publish (thread-safe, non-blocking). Completion goes to on_published.
+ * @return IOT_OK (queued), IOT_ERR_CLOSED (not connected: nothing queued), IOT_ERR_INVAL,
+ * IOT_ERR_FULL (Paho's queue is full), IOT_ERR_INTERNAL (Paho refused; logged)
+ */
+enum iot_err ingest_mqtt_publish(struct ingest_mqtt *m, const struct ingest_mqtt_pub *p);
 
 /** @brief True while connected (and subscribed or subscribing). Thread-safe. */
 bool ingest_mqtt_connected(struct ingest_mqtt *m);

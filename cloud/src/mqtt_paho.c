@@ -25,7 +25,8 @@ struct ingest_mqtt {
     struct cloud_mqtt_config cfg;
     struct ingest_mqtt_handlers h;
     char uri[300];
-    char filters[2][160];
+    char filters[INGEST_MQTT_MAX_FILTERS][160];
+    int n_filters;
     struct plat_mutex *lock; /* guards state, next_attempt_ms, backoff_ms */
     enum conn_state state;
     uint64_t next_attempt_ms;
@@ -56,7 +57,7 @@ static void on_subscribe_ok(void *context, MQTTAsync_successData5 *r)
 {
     struct ingest_mqtt *m = context;
     int n = r->alt.sub.reasonCodeCount;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < m->n_filters; i++) {
         enum MQTTReasonCodes rc = (n > i && r->alt.sub.reasonCodes) ? r->alt.sub.reasonCodes[i]
                                   : (i == 0 || n == 0)             ? r->reasonCode
                                                                     : MQTTREASONCODE_SUCCESS;
@@ -77,7 +78,8 @@ static void on_subscribe_fail(void *context, MQTTAsync_failureData5 *r)
     bool stopped = m->state == ST_STOPPED;
     plat_mutex_unlock(m->lock);
     IOT_LOG(stopped ? IOT_LOG_DEBUG : IOT_LOG_ERROR,
-            "subscribe to %s, %s failed: %s (code %d, reason %d)%s", m->filters[0], m->filters[1],
+            "subscribe to %s (and %d more) failed: %s (code %d, reason %d)%s", m->filters[0],
+            m->n_filters - 1,
             r->message ? r->message : MQTTAsync_strerror(r->code), r->code, (int)r->reasonCode,
             stopped ? "" : "; retrying");
     if (!stopped) {
@@ -91,13 +93,17 @@ static void on_subscribe_fail(void *context, MQTTAsync_failureData5 *r)
  * replaced) and required when it did not (session expired or broker state lost). */
 static void subscribe_all(struct ingest_mqtt *m)
 {
-    char *topics[2] = {m->filters[0], m->filters[1]};
-    int qos[2] = {1, 1};
+    char *topics[INGEST_MQTT_MAX_FILTERS];
+    int qos[INGEST_MQTT_MAX_FILTERS];
+    for (int i = 0; i < m->n_filters; i++) {
+        topics[i] = m->filters[i];
+        qos[i] = 1;
+    }
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
     ro.onSuccess5 = on_subscribe_ok;
     ro.onFailure5 = on_subscribe_fail;
     ro.context = m;
-    int rc = MQTTAsync_subscribeMany(m->client, 2, topics, qos, &ro);
+    int rc = MQTTAsync_subscribeMany(m->client, m->n_filters, topics, qos, &ro);
     if (rc != MQTTASYNC_SUCCESS)
         IOT_LOG(IOT_LOG_ERROR, "subscribe request failed: %s (%d)", MQTTAsync_strerror(rc), rc);
 }
@@ -202,8 +208,15 @@ enum iot_err ingest_mqtt_create(const struct cloud_mqtt_config *cfg,
     atomic_init(&m->disconnect_done, 0);
     snprintf(m->uri, sizeof m->uri, strchr(cfg->host, ':') ? "ssl://[%s]:%u" : "ssl://%s:%u",
              cfg->host, (unsigned)cfg->port);
-    snprintf(m->filters[0], sizeof m->filters[0], "$share/%s/devices/+/telemetry", cfg->share_group);
-    snprintf(m->filters[1], sizeof m->filters[1], "$share/%s/devices/+/status", cfg->share_group);
+    static const char *const default_suffixes[] = {"telemetry", "status"};
+    for (int i = 0; i < INGEST_MQTT_MAX_FILTERS; i++) {
+        const char *sfx = h->suffixes[0] ? h->suffixes[i] : (i < 2 ? default_suffixes[i] : NULL);
+        if (!sfx)
+            break;
+        snprintf(m->filters[i], sizeof m->filters[i], "$share/%s/devices/+/%s", cfg->share_group,
+                 sfx);
+        m->n_filters++;
+    }
     if (plat_mutex_create(&m->lock) != IOT_OK)
         goto out;
 
@@ -283,6 +296,85 @@ void ingest_mqtt_tick(struct ingest_mqtt *m, uint64_t now_mono_ms)
         start_connect(m);
     else if (resub)
         subscribe_all(m);
+}
+
+struct pub_ctx {
+    struct ingest_mqtt *m;
+    uint64_t token;
+};
+
+static void on_publish_ok(void *context, MQTTAsync_successData5 *r)
+{
+    struct pub_ctx *pc = context;
+    bool ok = !r || (int)r->reasonCode < 0x80;
+    if (pc->m->h.on_published)
+        pc->m->h.on_published(pc->m->h.ctx, pc->token, ok);
+    iot_free(pc);
+}
+
+static void on_publish_fail(void *context, MQTTAsync_failureData5 *r)
+{
+    struct pub_ctx *pc = context;
+    IOT_LOG(IOT_LOG_DEBUG, "publish (token %llu) failed: %s (code %d, reason %d)",
+            (unsigned long long)pc->token, r && r->message ? r->message : "", r ? r->code : 0,
+            r ? (int)r->reasonCode : 0);
+    if (pc->m->h.on_published)
+        pc->m->h.on_published(pc->m->h.ctx, pc->token, false);
+    iot_free(pc);
+}
+
+enum iot_err ingest_mqtt_publish(struct ingest_mqtt *m, const struct ingest_mqtt_pub *p)
+{
+    if (!m || !p || !p->topic || (p->len && !p->payload) || p->len > INT32_MAX)
+        return IOT_ERR_INVAL;
+    if (!atomic_load(&m->connected))
+        return IOT_ERR_CLOSED;
+    struct pub_ctx *pc = iot_malloc(sizeof *pc);
+    if (!pc)
+        return IOT_ERR_NOMEM;
+    pc->m = m;
+    pc->token = p->token;
+
+    MQTTProperties props = MQTTProperties_initializer;
+    if (p->expiry_s) {
+        MQTTProperty e = {.identifier = MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL};
+        e.value.integer4 = p->expiry_s;
+        MQTTProperties_add(&props, &e);
+    }
+    if (p->response_topic) {
+        MQTTProperty rt = {.identifier = MQTTPROPERTY_CODE_RESPONSE_TOPIC};
+        rt.value.data.data = (char *)p->response_topic;
+        rt.value.data.len = (int)strlen(p->response_topic);
+        MQTTProperties_add(&props, &rt);
+    }
+    if (p->correlation && p->correlation_len) {
+        MQTTProperty cd = {.identifier = MQTTPROPERTY_CODE_CORRELATION_DATA};
+        cd.value.data.data = (char *)p->correlation;
+        cd.value.data.len = (int)p->correlation_len;
+        MQTTProperties_add(&props, &cd);
+    }
+    MQTTAsync_message msg = MQTTAsync_message_initializer;
+    msg.payload = (void *)p->payload;
+    msg.payloadlen = (int)p->len;
+    msg.qos = p->qos;
+    msg.retained = p->retained ? 1 : 0;
+    msg.properties = props;
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    ro.onSuccess5 = on_publish_ok;
+    ro.onFailure5 = on_publish_fail;
+    ro.context = pc;
+    int rc = MQTTAsync_sendMessage(m->client, p->topic, &msg, &ro);
+    MQTTProperties_free(&props);
+    if (rc == MQTTASYNC_SUCCESS)
+        return IOT_OK;
+    iot_free(pc);
+    if (rc == MQTTASYNC_MAX_BUFFERED_MESSAGES)
+        return IOT_ERR_FULL;
+    if (rc == MQTTASYNC_DISCONNECTED)
+        return IOT_ERR_CLOSED;
+    IOT_LOG(IOT_LOG_WARN, "publish to %s refused by Paho: %s (%d)", p->topic, MQTTAsync_strerror(rc),
+            rc);
+    return IOT_ERR_INTERNAL;
 }
 
 bool ingest_mqtt_connected(struct ingest_mqtt *m) { return m && atomic_load(&m->connected) != 0; }

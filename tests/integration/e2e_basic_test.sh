@@ -42,6 +42,8 @@ metrics=$(iot_sql "$db" "SELECT count(DISTINCT name) FROM metrics WHERE device_i
 [ "$metrics" -ge 5 ] || iot_fail "expected at least the 5 simulated metrics, got $metrics"
 stored=$(iot_metric "$http" iot_cloud_samples_stored_total)
 [ "$stored" -ge "$N" ] || iot_fail "metric iot_cloud_samples_stored_total=$stored < $N"
+receipts=$(iot_metric "$http" iot_cloud_receipts_sent_total)
+[ "${receipts:-0}" -ge 1 ] || iot_fail "no Receipt published after the commits"
 iot_wait_for 10 '[ "$(dev dev-1 "online||presence_reason")" = 0clean_shutdown ]' ||
     iot_fail "dev-1 not offline/clean_shutdown after its own exit: $(iot_sql "$db" "SELECT * FROM devices")"
 iot_log "ok: $N samples stored once each; clean offline presence"

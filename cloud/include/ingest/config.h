@@ -27,6 +27,7 @@ struct cloud_mqtt_config {
     uint32_t session_expiry_s;  /**< MQTT 5 session expiry interval */
     uint16_t keepalive_s;       /**< MQTT keepalive */
     uint32_t queue_max;         /**< bound of the in-memory ingest queue, in messages */
+    uint32_t receipt_interval_ms; /**< least time between two Receipts to one device */
 };
 
 struct cloud_http_config {

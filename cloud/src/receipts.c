@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Receipt aggregation and publishing (see receipts.h). A device that sends 50 samples/s gets one
+ * Receipt per interval covering all of them, not 50. Entries idle for long are evicted. */
+#define IOT_LOG_TAG "cloud.receipts"
+#include "receipts.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "iot/codec.h"
+#include "iot/log.h"
+#include "iot/mem.h"
+#include "iot/topic.h"
+
+#define EVICT_IDLE_MS (10u * 60u * 1000u)
+
+struct entry {
+    char device_id[IOT_DEVICE_ID_MAX + 1];
+    uint64_t epoch;
+    struct ingest_seq_range *ranges; /* sorted, disjoint, non-adjacent */
+    size_t n, cap;
+    uint64_t last_sent_ms;
+    uint64_t last_used_ms;
+};
+
+struct receipts {
+    pthread_mutex_t lock;
+    uint32_t interval_ms;
+    struct entry *v;
+    size_t n, cap;
+    uint64_t now_hint_ms; /* last flush time, for eviction bookkeeping in add */
+};
+
+enum iot_err receipts_create(uint32_t interval_ms, struct receipts **out)
+{
+    struct receipts *r = iot_calloc(1, sizeof *r);
+    if (!r)
+        return IOT_ERR_NOMEM;
+    pthread_mutex_init(&r->lock, NULL);
+    r->interval_ms = interval_ms;
+    *out = r;
+    return IOT_OK;
+}
+
+void receipts_destroy(struct receipts *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        iot_free(r->v[i].ranges);
+    iot_free(r->v);
+    pthread_mutex_destroy(&r->lock);
+    iot_free(r);
+}
+
+static struct entry *find_or_add(struct receipts *r, const char *dev, uint64_t epoch)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->v[i].epoch == epoch && strcmp(r->v[i].device_id, dev) == 0)
+            return &r->v[i];
+    }
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        struct entry *nv = iot_realloc(r->v, cap * sizeof *nv);
+        if (!nv)
+            return NULL;
+        r->v = nv;
+        r->cap = cap;
+    }
+    struct entry *e = &r->v[r->n++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->device_id, sizeof e->device_id, "%s", dev);
+    e->epoch = epoch;
+    return e;
+}
+
+/* Merge [first, last] into the sorted range list. */
+static enum iot_err merge(struct entry *e, uint64_t first, uint64_t last)
+{
+    size_t i = 0;
+    while (i < e->n && e->ranges[i].last + 1 < first && e->ranges[i].last != UINT64_MAX)
+        i++;
+    if (i < e->n && e->ranges[i].first <= (last == UINT64_MAX ? last : last + 1)) {
+        /* overlaps or touches range i: grow it, then swallow the ranges it now reaches */
+        if (first < e->ranges[i].first)
+            e->ranges[i].first = first;
+        if (last > e->ranges[i].last)
+            e->ranges[i].last = last;
+        size_t j = i + 1;
+        while (j < e->n && e->ranges[j].first <= e->ranges[i].last + 1) {
+            if (e->ranges[j].last > e->ranges[i].last)
+                e->ranges[i].last = e->ranges[j].last;
+            j++;
+        }
+        memmove(&e->ranges[i + 1], &e->ranges[j], (e->n - j) * sizeof *e->ranges);
+        e->n -= j - (i + 1);
+        return IOT_OK;
+    }
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 4;
+        struct ingest_seq_range *nr = iot_realloc(e->ranges, cap * sizeof *nr);
+        if (!nr)
+            return IOT_ERR_NOMEM;
+        e->ranges = nr;
+        e->cap = cap;
+    }
+    memmove(&e->ranges[i + 1], &e->ranges[i], (e->n - i) * sizeof *e->ranges);
+    e->ranges[i] = (struct ingest_seq_range){first, last};
+    e->n++;
+    return IOT_OK;
+}
+
+void receipts_add(struct receipts *r, const struct ingest_receipt *rc, size_t n)
+{
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct entry *e = find_or_add(r, rc[i].device_id, rc[i].epoch);
+        if (!e) {
+            IOT_LOG(IOT_LOG_WARN, "out of memory: receipt for %s not recorded (the device re-sends)",
+                    rc[i].device_id);
+            continue;
+        }
+        for (size_t k = 0; k < rc[i].n_ranges; k++) {
+            if (merge(e, rc[i].ranges[k].first, rc[i].ranges[k].last) != IOT_OK)
+                IOT_LOG(IOT_LOG_WARN, "out of memory: receipt range of %s dropped", e->device_id);
+        }
+        e->last_used_ms = r->now_hint_ms;
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Encode up to RECEIPTS_MAX_RANGES of @p e's ranges. @return bytes, 0 on failure */
+static size_t encode(const struct entry *e, size_t n, uint8_t *buf, size_t cap)
+{
+    Iot__V1__SeqRange rs[RECEIPTS_MAX_RANGES];
+    Iot__V1__SeqRange *rp[RECEIPTS_MAX_RANGES];
+    for (size_t i = 0; i < n; i++) {
+        iot__v1__seq_range__init(&rs[i]);
+        rs[i].first = e->ranges[i].first;
+        rs[i].last = e->ranges[i].last;
+        rp[i] = &rs[i];
+    }
+    Iot__V1__Receipt msg = IOT__V1__RECEIPT__INIT;
+    msg.epoch = e->epoch;
+    msg.device_id = (char *)e->device_id;
+    msg.n_ranges = n;
+    msg.ranges = rp;
+    size_t len = iot__v1__receipt__get_packed_size(&msg);
+    if (len > cap)
+        return 0;
+    return iot__v1__receipt__pack(&msg, buf);
+}
+
+size_t receipts_flush(struct receipts *r, uint64_t now_ms, receipts_send_fn send, void *ctx)
+{
+    /* 64 ranges * 22 B + id and epoch fit easily */
+    uint8_t buf[RECEIPTS_MAX_RANGES * 24 + IOT_DEVICE_ID_MAX + 32];
+    char topic[IOT_TOPIC_MAX];
+    size_t sent = 0;
+    pthread_mutex_lock(&r->lock);
+    r->now_hint_ms = now_ms;
+    for (size_t i = 0; i < r->n;) {
+        struct entry *e = &r->v[i];
+        if (e->n == 0) {
+            if (now_ms - e->last_used_ms > EVICT_IDLE_MS && now_ms - e->last_sent_ms > EVICT_IDLE_MS) {
+                iot_free(e->ranges);
+                r->v[i] = r->v[--r->n];
+                continue;
+            }
+            i++;
+            continue;
+        }
+        if (e->last_sent_ms && now_ms - e->last_sent_ms < r->interval_ms) {
+            i++;
+            continue;
+        }
+        size_t k = e->n < RECEIPTS_MAX_RANGES ? e->n : RECEIPTS_MAX_RANGES;
+        size_t len = encode(e, k, buf, sizeof buf);
+        if (len == 0 || iot_topic_format(topic, sizeof topic, IOT_TOPIC_RECEIPTS, e->device_id) != IOT_OK ||
+            send(ctx, topic, buf, len) != IOT_OK) {
+            i++; /* stays pending; the next flush tries again */
+            continue;
+        }
+        memmove(e->ranges, e->ranges + k, (e->n - k) * sizeof *e->ranges);
+        e->n -= k;
+        e->last_sent_ms = now_ms ? now_ms : 1;
+        e->last_used_ms = now_ms;
+        sent++;
+        i++;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return sent;
+}
+
+size_t receipts_pending(struct receipts *r)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->n; i++)
+        n += r->v[i].n;
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}
