@@ -2,7 +2,17 @@
 # SPDX-License-Identifier: Apache-2.0
 # Installs the Debian packages the stack needs to build, test and run its demo, only those missing.
 # Uses apt-get as root, or through sudo. Safe to run again: it does nothing when all are present.
+# Usage: tools/install-deps.sh [--cross arm64|armhf]...   (adds the Raspberry Pi cross toolchain,
+# qemu-user and the target architecture's -dev packages, with dpkg --add-architecture)
 set -euo pipefail
+cross=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --cross) cross+=("${2:?--cross needs arm64 or armhf}"); shift 2 ;;
+    -h|--help) sed -n '3,6p' "$0"; exit 0 ;;
+    *) echo "install-deps: unknown option $1" >&2; exit 2 ;;
+  esac
+done
 
 PKGS=(
   build-essential cmake pkg-config git curl ca-certificates
@@ -16,6 +26,18 @@ PKGS=(
   libmicrohttpd-dev libcjson-dev libcurl4-openssl-dev  # cloud HTTP API, JSON, webhooks
   libcmocka-dev                          # unit tests
 )
+
+# Device-side libraries of the target architecture (the agent, its unit tests) for cross-builds.
+CROSS_DEV=(libpaho-mqtt-dev libssl-dev libprotobuf-c-dev libmbedtls-dev libinih-dev libcmocka-dev)
+for arch in "${cross[@]}"; do
+  case $arch in
+    arm64) PKGS+=(gcc-aarch64-linux-gnu) ;;
+    armhf) PKGS+=(gcc-arm-linux-gnueabihf) ;;
+    *) echo "install-deps: unknown architecture $arch (arm64 or armhf)" >&2; exit 2 ;;
+  esac
+  PKGS+=(qemu-user)
+  for p in "${CROSS_DEV[@]}"; do PKGS+=("$p:$arch"); done
+done
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -36,6 +58,9 @@ else
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+for arch in "${cross[@]}"; do
+  dpkg --print-foreign-architectures | grep -qx "$arch" || "${SUDO[@]}" dpkg --add-architecture "$arch"
+done
 "${SUDO[@]}" apt-get update -qq
 "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "install-deps: done"

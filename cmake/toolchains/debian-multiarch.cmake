@@ -6,7 +6,11 @@ set(CMAKE_LIBRARY_ARCHITECTURE ${IOT_TRIPLET})
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/${IOT_TRIPLET}/pkgconfig:/usr/share/pkgconfig")
 set(ENV{PKG_CONFIG_PATH} "")
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-${CMAKE_SYSTEM_PROCESSOR};-L;/usr/${IOT_TRIPLET})
+# qemu-user with "-L /": the target's own multiarch libc (libc6:<arch>, pulled in by the -dev packages)
+# loads the multiarch libraries. With -L /usr/<triplet> (the cross toolchain's libc) the agent ran,
+# but OpenSSL spun forever inside Paho's connect: two different libcs in one process.
 if(CMAKE_SYSTEM_PROCESSOR STREQUAL "arm")
-  set(CMAKE_CROSSCOMPILING_EMULATOR qemu-arm;-L;/usr/${IOT_TRIPLET})
+  set(CMAKE_CROSSCOMPILING_EMULATOR qemu-arm;-L;/)
+else()
+  set(CMAKE_CROSSCOMPILING_EMULATOR qemu-${CMAKE_SYSTEM_PROCESSOR};-L;/)
 endif()
