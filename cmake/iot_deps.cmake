@@ -10,6 +10,9 @@ find_package(eclipse-paho-mqtt-c 1.3 REQUIRED)
 pkg_check_modules(PROTOBUF_C REQUIRED IMPORTED_TARGET libprotobuf-c)
 find_program(PROTOC_C protoc-c REQUIRED)
 pkg_check_modules(INIH REQUIRED IMPORTED_TARGET inih)
+# Optional: sd_notify readiness and watchdog under systemd.
+pkg_check_modules(LIBSYSTEMD IMPORTED_TARGET libsystemd)
+set(IOT_HAVE_LIBSYSTEMD ${LIBSYSTEMD_FOUND})
 
 # mbedTLS 2.28 ships neither CMake nor pkg-config files.
 find_library(MBEDTLS_LIB mbedtls REQUIRED)

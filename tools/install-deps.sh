@@ -21,6 +21,7 @@ PKGS=(
   libprotobuf-c-dev protobuf-c-compiler  # iot.v1 schemas
   libmbedtls-dev                         # the application's crypto
   libinih-dev                            # INI config files
+  libsystemd-dev                         # sd_notify readiness and watchdog
   libsqlite3-dev sqlite3                 # cloud storage (and the tests' queries)
   libpq-dev                              # PostgreSQL client (cloud storage, later issue)
   libmicrohttpd-dev libcjson-dev libcurl4-openssl-dev  # cloud HTTP API, JSON, webhooks
@@ -28,7 +29,8 @@ PKGS=(
 )
 
 # Device-side libraries of the target architecture (the agent, its unit tests) for cross-builds.
-CROSS_DEV=(libpaho-mqtt-dev libssl-dev libprotobuf-c-dev libmbedtls-dev libinih-dev libcmocka-dev)
+CROSS_DEV=(libpaho-mqtt-dev libssl-dev libprotobuf-c-dev libmbedtls-dev libinih-dev libcmocka-dev
+  libsystemd-dev)
 for arch in "${cross[@]}"; do
   case $arch in
     arm64) PKGS+=(gcc-aarch64-linux-gnu) ;;

@@ -7,6 +7,7 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "iot/log.h"
+#include "iot/plat_event.h"
 
 static void usage(FILE *to)
 {
@@ -18,6 +19,7 @@ static void usage(FILE *to)
             "over mutual TLS. SIGINT/SIGTERM stop it cleanly (offline presence, disconnect).\n"
             "Exit status: 0 stopped cleanly (or max_samples all acknowledged), 1 error,\n"
             "2 usage or configuration error, 3 max_samples drain timeout (samples unacknowledged).\n"
+            "The restart command re-executes the agent with the same arguments.\n"
             "\n"
             "  -c, --config FILE   configuration file (required)\n"
             "  -h, --help          this text\n"
@@ -72,6 +74,13 @@ int main(int argc, char **argv)
     agent_install_signals(agent);
     enum agent_exit status = agent_run(agent);
     agent_destroy(agent);
+    if (status == AGENT_EXIT_RESTART) {
+        /* The restart command: state saved and the connection closed cleanly; run afresh. */
+        IOT_LOG(IOT_LOG_INFO, "re-executing %s", argv[0]);
+        plat_reexec(argv);
+        IOT_LOG(IOT_LOG_ERROR, "re-exec failed; exiting");
+        return 1;
+    }
     IOT_LOG(IOT_LOG_INFO, "exit %d", (int)status);
     return (int)status;
 }

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "commands.h"
 #include "encode.h"
+#include "receipts.h"
+#include "store_log.h"
 #include "iot/codec.h"
 #include "iot/log.h"
 #include "iot/mem.h"
@@ -21,13 +24,13 @@
 #include "store.h"
 
 #define AGENT_MAX_SENSORS 16
-#define AGENT_STATS_EVERY_MS 60000u
 #define AGENT_SHUTDOWN_ACK_MS 2000u
 #define AGENT_DISCONNECT_MS 1000u
 #define AGENT_CONNECT_TIMEOUT_S 10u
 #define AGENT_EVENTS_PER_STEP 1000
-/** Dropped ranges carried per batch. */
-#define AGENT_DROPPED_PER_BATCH 16
+/** Dropped ranges carried per batch: all of them, so that a receipt of any later seq proves the
+ *  cloud got them (store.h, ack). */
+#define AGENT_DROPPED_PER_BATCH AGENT_STORE_MAX_DROPPED_RANGES
 /** Presence publishes may be outstanding beside the telemetry window. */
 #define AGENT_PRESENCE_SLOTS 4
 
@@ -55,9 +58,12 @@ struct agent {
     size_t n_sensors;
     struct agent_linux *lx;
     struct agent_sim *sim;
+    struct agent_ctl *ctl; /* signed commands, desired state (commands.c) */
 
     char topic_telemetry[IOT_TOPIC_MAX];
     char topic_status[IOT_TOPIC_MAX];
+    char topic_receipts[IOT_TOPIC_MAX];
+    struct agent_receipts rcpt; /* receipts and the re-send timer (receipts.c) */
     int64_t boot_wall_ms;
 
     enum conn_state conn;
@@ -93,9 +99,14 @@ void agent_mqtt_event_clear(struct agent_mqtt_event *ev)
         return;
     iot_free(ev->topic);
     iot_free(ev->payload);
+    iot_free(ev->response_topic);
+    iot_free(ev->correlation);
     ev->topic = NULL;
     ev->payload = NULL;
     ev->len = 0;
+    ev->response_topic = NULL;
+    ev->correlation = NULL;
+    ev->correlation_len = 0;
 }
 
 static uint64_t now_mono(const struct agent *a) { return plat_clock_mono_ms(a->clock); }
@@ -152,6 +163,7 @@ static void out_clear(struct agent *a)
         a->out[i].token = 0;
     a->n_telemetry_out = a->n_presence_out = 0;
     agent_store_requeue_all(&a->store);
+    agent_receipts_on_lost(&a->rcpt);
 }
 
 /* ---------------------------------------------------------------- publishing */
@@ -180,11 +192,14 @@ static enum iot_err publish_presence(struct agent *a, enum agent_presence_kind k
 
 /* Publish one batch of unsent samples. @return IOT_OK (sent), IOT_ERR_AGAIN (nothing to send or no
  * window), other codes from the adapter. */
-static enum iot_err publish_batch(struct agent *a)
+static enum iot_err publish_batch(struct agent *a, bool live)
 {
     struct agent_store_rec recs[1000];
     size_t n = 0, max = a->cfg.batch_max < 1000 ? a->cfg.batch_max : 1000;
-    agent_store_peek(&a->store, recs, max, &n);
+    if (live)
+        agent_store_peek_live(&a->store, recs, max, &n);
+    else
+        agent_store_peek(&a->store, recs, max, &n);
     if (n == 0)
         return IOT_ERR_AGAIN;
     struct outstanding *o = out_alloc(a, PUB_TELEMETRY);
@@ -222,6 +237,7 @@ static enum iot_err publish_batch(struct agent *a)
     for (size_t i = 0; i < k; i++)
         agent_store_mark_inflight(&a->store, o->seqs[i]);
     a->stats.batches_sent++;
+    agent_receipts_on_sent(&a->rcpt, now_mono(a));
     a->stats.samples_sent += k;
     IOT_LOG(IOT_LOG_DEBUG, "published batch token %" PRIu64 ": seq %" PRIu64 "..%" PRIu64
             " (%zu samples, %zu B)", o->token, o->seqs[0], o->seqs[k - 1], k, len);
@@ -236,7 +252,13 @@ static void pump(struct agent *a, uint64_t now)
     if (a->run != RUN_RUNNING && a->run != RUN_DRAINING)
         return;
     for (uint32_t i = 0; i <= a->cfg.inflight; i++) {
-        enum iot_err rc = publish_batch(a);
+        /* Live samples first; a replayed backlog fills the rest of the window, as far as the
+         * receipts keep up (receipts.h: agent_receipts_backlog_open). */
+        enum iot_err rc = publish_batch(a, true);
+        if (rc == IOT_ERR_AGAIN && (a->cfg.store.ack != AGENT_ACK_RECEIPT ||
+                                    agent_receipts_backlog_open(&a->store, a->cfg.inflight,
+                                                                a->cfg.batch_max)))
+            rc = publish_batch(a, false);
         if (rc == IOT_OK)
             continue;
         if (rc != IOT_ERR_AGAIN && rc != IOT_ERR_CLOSED) {
@@ -328,6 +350,12 @@ static void on_connected(struct agent *a, uint64_t now)
     enum iot_err rc = publish_presence(a, AGENT_PRESENCE_BIRTH, NULL);
     if (rc != IOT_OK)
         IOT_LOG(IOT_LOG_WARN, "cannot publish the online presence: %s", iot_err_str(rc));
+    agent_ctl_on_connected(a->ctl); /* subscribes commands and state/desired */
+    if (a->cfg.store.ack == AGENT_ACK_RECEIPT &&
+        (rc = agent_mqtt_subscribe(&a->mqtt, a->topic_receipts, 1)) != IOT_OK)
+        IOT_LOG(IOT_LOG_WARN, "cannot subscribe to %s (%s): samples go again every %u ms",
+                a->topic_receipts, iot_err_str(rc), a->cfg.store.resend_after_ms);
+    agent_store_live_mark(&a->store); /* what waits now is backlog; newer samples are live */
     /* Subscriptions (commands, receipts, state/desired) arrive with a later issue; they go here,
      * since the session is clean on every connect. */
     pump(a, now);
@@ -349,6 +377,7 @@ static void on_lost(struct agent *a, const struct agent_mqtt_event *ev, uint64_t
         return;
     a->stats.losses++;
     out_clear(a);
+    agent_ctl_on_lost(a->ctl);
     if (a->run == RUN_RUNNING || a->run == RUN_DRAINING) {
         a->backoff_attempt = 0;
         uint32_t d = schedule_reconnect(a, now);
@@ -362,6 +391,10 @@ static void on_lost(struct agent *a, const struct agent_mqtt_event *ev, uint64_t
 
 static void on_published(struct agent *a, const struct agent_mqtt_event *ev, uint64_t now)
 {
+    if (agent_ctl_owns_token(ev->token)) {
+        agent_ctl_on_published(a->ctl, ev);
+        return;
+    }
     struct outstanding *o = out_find(a, ev->token);
     if (!o) {
         IOT_LOG(IOT_LOG_DEBUG, "completion of stale publish token %" PRIu64 " ignored", ev->token);
@@ -375,9 +408,10 @@ static void on_published(struct agent *a, const struct agent_mqtt_event *ev, uin
         out_free(a, o);
         return;
     }
-    if (ev->code == 0) {
-        /* PUBACK frees the window and, for now, the samples. A later issue acks on the cloud's
-         * Receipt instead and keeps the samples until then. */
+    if (ev->code == 0 && a->cfg.store.ack == AGENT_ACK_RECEIPT) {
+        /* The broker has them: that frees the window only; the samples wait for a Receipt. */
+    } else if (ev->code == 0) {
+        /* [store] ack = puback: the broker's acknowledgement releases the samples. */
         for (uint32_t i = 0; i < o->n; i++)
             agent_store_ack(&a->store, o->seqs[i], o->seqs[i]);
         if (o->dropped_upto)
@@ -404,6 +438,14 @@ static void on_published(struct agent *a, const struct agent_mqtt_event *ev, uin
 }
 
 /* Incoming messages: the seam for commands, receipts and desired state (a later issue). */
+static void on_receipt(struct agent *a, const struct agent_mqtt_event *ev)
+{
+    uint64_t before = a->rcpt.acked;
+    agent_receipts_apply(&a->rcpt, &a->store, a->cfg.device_id, agent_epoch(a), ev->payload,
+                         ev->len, now_mono(a));
+    a->stats.samples_acked += a->rcpt.acked - before;
+}
+
 static void on_message(struct agent *a, const struct agent_mqtt_event *ev)
 {
     char id[IOT_DEVICE_ID_MAX + 1];
@@ -415,8 +457,12 @@ static void on_message(struct agent *a, const struct agent_mqtt_event *ev)
     }
     switch (kind) {
     case IOT_TOPIC_COMMANDS:
-    case IOT_TOPIC_RECEIPTS:
     case IOT_TOPIC_DESIRED:
+        agent_ctl_on_message(a->ctl, kind, ev);
+        break;
+    case IOT_TOPIC_RECEIPTS:
+        on_receipt(a, ev);
+        break;
     default:
         IOT_LOG(IOT_LOG_DEBUG, "message on %s (%zu B): no handler yet", ev->topic, ev->len);
         break;
@@ -478,8 +524,8 @@ static void take_sample(struct agent *a, uint64_t now)
     agent_store_stats(&a->store, &ss);
     if (ss.dropped_total > a->stats.dropped) {
         if (a->stats.dropped == 0 || ss.dropped_total % 1000 == 0)
-            IOT_LOG(IOT_LOG_WARN, "backlog full (%u samples): oldest dropped, %" PRIu64 " so far",
-                    a->cfg.buffer_max_samples, ss.dropped_total);
+            IOT_LOG(IOT_LOG_WARN, "backlog full: oldest dropped, %" PRIu64 " so far",
+                    ss.dropped_total);
         a->stats.dropped = ss.dropped_total;
     }
 }
@@ -558,9 +604,24 @@ static void log_stats(struct agent *a)
             " (%s)",
             s.samples, s.batches_sent, s.samples_sent, s.samples_acked, s.backlog, s.dropped,
             s.outstanding, a->connection, a->conn == CONN_CONNECTED ? "up" : "down");
+    IOT_LOG(IOT_LOG_INFO,
+            "store: %" PRIu64 " waiting, %" PRIu64 " B on disk, %" PRIu64 " corrupt, receipts %"
+            PRIu64 " (%" PRIu64 " ignored), re-sends %" PRIu64,
+            s.backlog, s.store_disk_bytes, s.corrupt, a->rcpt.applied, a->rcpt.ignored, s.resends);
 }
 
 static uint64_t min_u64(uint64_t x, uint64_t y) { return x < y ? x : y; }
+
+/* The store's timers (fsync, saving acks) and the re-send timer. @return when next due. */
+static uint64_t store_step(struct agent *a, uint64_t now)
+{
+    uint64_t next = UINT64_MAX, rnext = UINT64_MAX;
+    agent_store_tick(&a->store, now, &next); /* failures are logged where detected */
+    if (a->cfg.store.ack == AGENT_ACK_RECEIPT &&
+        agent_receipts_poll(&a->rcpt, &a->store, now, &rnext))
+        a->stats.resends++;
+    return min_u64(next, rnext);
+}
 
 enum iot_err agent_step(struct agent *a, uint32_t *wait_ms)
 {
@@ -570,6 +631,8 @@ enum iot_err agent_step(struct agent *a, uint32_t *wait_ms)
         return IOT_ERR_CLOSED;
     }
     handle_events(a, now);
+    uint64_t store_next = store_step(a, now);
+    uint32_t ctl_wait = agent_ctl_poll(a->ctl, now);
     if (a->stop_flag && (a->run == RUN_RUNNING || a->run == RUN_DRAINING)) {
         IOT_LOG(IOT_LOG_INFO, "stop requested (%s)",
                 a->stop_flag > 0 ? "signal" : "agent_stop");
@@ -598,7 +661,7 @@ enum iot_err agent_step(struct agent *a, uint32_t *wait_ms)
     pump(a, now);
     if (now >= a->next_stats_at) {
         log_stats(a);
-        a->next_stats_at = now + AGENT_STATS_EVERY_MS;
+        a->next_stats_at = now + a->cfg.store.stats_interval_ms;
     }
     if (a->run == RUN_DONE) {
         *wait_ms = 0;
@@ -614,6 +677,8 @@ enum iot_err agent_step(struct agent *a, uint32_t *wait_ms)
         next = min_u64(next, a->reconnect_at);
     if (a->conn == CONN_CONNECTED && a->send_pause_until > now)
         next = min_u64(next, a->send_pause_until);
+    next = min_u64(next, now + ctl_wait);
+    next = min_u64(next, store_next);
     *wait_ms = next <= now ? 0 : (uint32_t)min_u64(next - now, 60000);
     return IOT_OK;
 }
@@ -649,6 +714,9 @@ void agent_get_stats(const struct agent *a, struct agent_stats *out)
     agent_store_stats((struct agent_store *)&a->store, &ss);
     out->backlog = ss.count;
     out->dropped = ss.dropped_total;
+    out->corrupt = ss.corrupt_total;
+    out->store_disk_bytes = ss.disk_bytes;
+    out->receipts = a->rcpt.applied;
     out->outstanding = a->n_telemetry_out + a->n_presence_out;
 }
 
@@ -704,6 +772,8 @@ enum iot_err agent_create(const struct agent_config *cfg, const struct agent_dep
     if (iot_topic_format(a->topic_telemetry, sizeof a->topic_telemetry, IOT_TOPIC_TELEMETRY,
                          cfg->device_id) != IOT_OK ||
         iot_topic_format(a->topic_status, sizeof a->topic_status, IOT_TOPIC_STATUS,
+                         cfg->device_id) != IOT_OK ||
+        iot_topic_format(a->topic_receipts, sizeof a->topic_receipts, IOT_TOPIC_RECEIPTS,
                          cfg->device_id) != IOT_OK) {
         rc = IOT_ERR_INVAL;
         goto fail;
@@ -716,8 +786,9 @@ enum iot_err agent_create(const struct agent_config *cfg, const struct agent_dep
     }
     if ((rc = make_sensors(a, deps->sys_root)) != IOT_OK)
         goto fail;
-    if ((rc = agent_store_mem_create(cfg->buffer_max_samples, &a->store)) != IOT_OK)
+    if ((rc = agent_store_open(cfg, &a->store)) != IOT_OK)
         goto fail;
+    agent_receipts_init(&a->rcpt, cfg->store.resend_after_ms);
     rc = IOT_ERR_NOMEM;
     a->n_out_cap = cfg->inflight + AGENT_PRESENCE_SLOTS;
     a->out = iot_calloc(a->n_out_cap, sizeof *a->out);
@@ -734,14 +805,16 @@ enum iot_err agent_create(const struct agent_config *cfg, const struct agent_dep
         goto fail;
     }
 
+    if ((rc = agent_ctl_create(a, a->clock, &a->mqtt, &a->ctl)) != IOT_OK)
+        goto fail;
     uint64_t now = now_mono(a);
     a->boot_wall_ms = now_wall(a);
     a->t0 = a->next_sample_at = a->reconnect_at = now;
-    a->next_stats_at = now + AGENT_STATS_EVERY_MS;
+    a->next_stats_at = now + a->cfg.store.stats_interval_ms;
     a->conn = CONN_IDLE;
     a->run = RUN_RUNNING;
     IOT_LOG(IOT_LOG_INFO, "iot-agent %s: device %s, epoch %016" PRIx64 ", every %u ms%s",
-            AGENT_VERSION, cfg->device_id, a->state.epoch, cfg->interval_ms,
+            AGENT_VERSION, cfg->device_id, a->state.epoch, a->cfg.interval_ms,
             cfg->max_samples ? " (bounded run)" : "");
     *out = a;
     return IOT_OK;
@@ -757,6 +830,7 @@ void agent_destroy(struct agent *a)
     if (!a)
         return;
     agent_mqtt_destroy(&a->mqtt); /* first: no Paho callbacks after this */
+    agent_ctl_destroy(a->ctl);    /* kills running command handlers */
     agent_store_destroy(&a->store);
     if (a->state.path[0]) {
         enum iot_err rc = agent_state_close(&a->state);
@@ -771,4 +845,71 @@ void agent_destroy(struct agent *a)
     iot_free(a->seq_pool);
     iot_free(a->buf);
     iot_free(a);
+}
+
+/* ---------------------------------------------------------------- control seam (commands.h) */
+
+const struct agent_config *agent__config(const struct agent *a) { return &a->cfg; }
+
+void agent__set_interval(struct agent *a, uint32_t interval_ms)
+{
+    uint64_t now = now_mono(a);
+    IOT_LOG(IOT_LOG_INFO, "interval %u -> %u ms", a->cfg.interval_ms, interval_ms);
+    a->cfg.interval_ms = interval_ms;
+    a->t0 = now;
+    a->next_sample_at = now + interval_ms;
+}
+
+void agent__sample_now(struct agent *a)
+{
+    if (a->run == RUN_RUNNING)
+        take_sample(a, now_mono(a));
+}
+
+struct agent_sim *agent__sim(struct agent *a) { return a->sim; }
+
+enum iot_err agent__set_sim_sensors(struct agent *a, unsigned which)
+{
+    size_t n = 0;
+    if (!a->sim) {
+        if (which == 0)
+            return IOT_OK;
+        enum iot_err rc = agent_sim_create(a->cfg.seed, which, &a->sim, a->sensors + a->n_sensors,
+                                           AGENT_MAX_SENSORS - a->n_sensors, &n);
+        if (rc != IOT_OK)
+            return rc;
+    } else {
+        size_t k = 0; /* drop the simulated ones, keep the rest in order */
+        for (size_t i = 0; i < a->n_sensors; i++) {
+            if (a->sensors[i].ctx != a->sim)
+                a->sensors[k++] = a->sensors[i];
+        }
+        a->n_sensors = k;
+        n = agent_sim_sensors(a->sim, which, a->sensors + k, AGENT_MAX_SENSORS - k);
+    }
+    a->n_sensors += n;
+    a->cfg.sim_sensors = which;
+    char names[256];
+    agent__sensor_names(a, names, sizeof names);
+    IOT_LOG(IOT_LOG_INFO, "sensors now: %s", a->n_sensors ? names : "none");
+    return IOT_OK;
+}
+
+void agent__sensor_names(const struct agent *a, char *buf, size_t cap)
+{
+    size_t used = 0;
+    if (cap)
+        buf[0] = 0;
+    for (size_t i = 0; i < a->n_sensors && used < cap; i++) {
+        int n = snprintf(buf + used, cap - used, "%s%s", i ? "," : "", a->sensors[i].name);
+        used += n > 0 ? (size_t)n : 0;
+    }
+}
+
+void agent__restart(struct agent *a)
+{
+    if (a->run != RUN_RUNNING && a->run != RUN_DRAINING)
+        return;
+    a->exit_status = AGENT_EXIT_RESTART;
+    begin_shutdown(a, now_mono(a));
 }

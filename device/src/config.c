@@ -49,13 +49,21 @@ static const char help_text[] =
     "              batch_max = 10             max samples per TelemetryBatch\n"
     "              max_samples = 0            0 = forever; N = take N samples, wait for acks, exit\n"
     "              drain_timeout_ms = 30000   max_samples: how long to wait for the acks\n"
-    "              buffer_max_samples = 100000  backlog bound; the oldest are dropped and reported\n"
+    "              buffer_max_samples = 100000  [store] kind = memory: backlog bound in samples\n"
     "  [sensors]   linux = true               thermal zones, load, memory, uptime, network bytes\n"
     "              simulated = temperature,humidity,motion,door,energy   (empty: none)\n"
     "              seed = 0                   0 = random; else a deterministic simulation\n"
     "  [log]       level = info               error|warn|info|debug\n";
 
-const char *agent_config_help(void) { return help_text; }
+const char *agent_config_help(void)
+{
+    /* Built once: the commands sections' text lives beside their parser (config_commands.c). */
+    static char text[sizeof help_text + 2048];
+    if (!text[0])
+        snprintf(text, sizeof text, "%s%s%s", help_text, agent_store_config_help(),
+                 agent_commands_config_help());
+    return text;
+}
 
 void agent_config_defaults(struct agent_config *cfg)
 {
@@ -76,6 +84,8 @@ void agent_config_defaults(struct agent_config *cfg)
     cfg->sim_sensors = AGENT_SIM_ALL;
     cfg->seed = 0;
     cfg->log_level = IOT_LOG_INFO;
+    agent_commands_config_defaults(&cfg->commands);
+    agent_store_config_defaults(&cfg->store);
 }
 
 bool agent_config_parse_sensors(const char *list, unsigned *out, char *bad, size_t bad_cap)
@@ -300,10 +310,19 @@ static int on_key(void *user, const char *section, const char *key, const char *
         return on_sensors(p, key, value);
     if (strcmp(section, "log") == 0)
         return on_log(p, key, value);
+    char why[300];
+    enum iot_err src = agent_store_config_key(&p->cfg->store, section, key, value, why, sizeof why);
+    if (src != IOT_ERR_NOT_FOUND)
+        return src == IOT_OK ? 1 : fail(p, section, key, "%s", why);
+    enum iot_err crc = agent_commands_config_key(&p->cfg->commands, section, key, value, why,
+                                                 sizeof why);
+    if (crc != IOT_ERR_NOT_FOUND)
+        return crc == IOT_OK ? 1 : fail(p, section, key, "%s", why);
     if (!*section)
         return fail(p, "", key, "key outside any section");
     return fail(p, section, key,
-                "unknown section (known: device, mqtt, telemetry, sensors, log)");
+                "unknown section (known: device, mqtt, telemetry, sensors, log, store, commands, "
+                "command.NAME, state)");
 }
 
 /* fgets-style reader over the text that counts lines, so on_key knows where it is. */
@@ -340,6 +359,12 @@ static enum iot_err finish(struct parse *p)
     else if (c->reconnect_max_ms < c->reconnect_min_ms)
         fail(p, "mqtt", "reconnect_max_ms", "%u is below reconnect_min_ms %u", c->reconnect_max_ms,
              c->reconnect_min_ms);
+    char where[96], why[200];
+    if (!p->failed &&
+        agent_commands_config_finish(&c->commands, where, sizeof where, why, sizeof why) != IOT_OK) {
+        snprintf(p->err, p->errlen, "%s: %s: %s", p->name, where, why);
+        p->failed = true;
+    }
     if (p->failed)
         return IOT_ERR_INVAL;
     if (!p->seen_client_id)

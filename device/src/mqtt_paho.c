@@ -114,6 +114,25 @@ static void on_server_disconnect(void *ctx, MQTTProperties *props, enum MQTTReas
     push_event(ctx, &ev);
 }
 
+/* MQTT 5 response topic and correlation data of an incoming message, for command answers. A copy
+ * that fails leaves the property out (the answer then goes without it). */
+static void copy_props(const MQTTAsync_message *m, struct agent_mqtt_event *ev)
+{
+    MQTTProperties *props = (MQTTProperties *)&m->properties;
+    MQTTProperty *rt = MQTTProperties_getProperty(props, MQTTPROPERTY_CODE_RESPONSE_TOPIC);
+    MQTTProperty *cd = MQTTProperties_getProperty(props, MQTTPROPERTY_CODE_CORRELATION_DATA);
+    if (rt && rt->value.data.len >= 0 &&
+        (ev->response_topic = iot_malloc((size_t)rt->value.data.len + 1))) {
+        memcpy(ev->response_topic, rt->value.data.data, (size_t)rt->value.data.len);
+        ev->response_topic[rt->value.data.len] = 0;
+    }
+    if (cd && cd->value.data.len >= 0 &&
+        (ev->correlation = iot_malloc(cd->value.data.len ? (size_t)cd->value.data.len : 1))) {
+        memcpy(ev->correlation, cd->value.data.data, (size_t)cd->value.data.len);
+        ev->correlation_len = (size_t)cd->value.data.len;
+    }
+}
+
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 {
     struct agent_mqtt_event ev = {.kind = AGENT_MQTT_EV_MESSAGE};
@@ -126,6 +145,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
         ev.topic[tlen] = 0;
         if (ev.len)
             memcpy(ev.payload, m->payload, ev.len);
+        copy_props(m, &ev);
         push_event(ctx, &ev);
     } else {
         agent_mqtt_event_clear(&ev);
@@ -294,8 +314,9 @@ static enum iot_err paho_connect(void *ctx, const struct agent_mqtt_opts *o)
     return IOT_OK;
 }
 
-static enum iot_err paho_publish(void *ctx, const char *topic, const uint8_t *buf, size_t len,
-                                 int qos, bool retained, uint64_t token)
+static enum iot_err paho_publish_props(void *ctx, const char *topic, const uint8_t *buf, size_t len,
+                                       int qos, bool retained,
+                                       const struct agent_mqtt_pub_props *props, uint64_t token)
 {
     struct paho *p = ctx;
     if (!p->client)
@@ -319,11 +340,24 @@ static enum iot_err paho_publish(void *ctx, const char *topic, const uint8_t *bu
     msg.payloadlen = (int)len;
     msg.qos = qos;
     msg.retained = retained;
+    if (props && props->correlation && props->correlation_len <= INT16_MAX) {
+        MQTTProperty cd = {.identifier = MQTTPROPERTY_CODE_CORRELATION_DATA};
+        cd.value.data.data = (char *)props->correlation;
+        cd.value.data.len = (int)props->correlation_len;
+        MQTTProperties_add(&msg.properties, &cd); /* copies */
+    }
+    if (props && props->response_topic) {
+        MQTTProperty rt = {.identifier = MQTTPROPERTY_CODE_RESPONSE_TOPIC};
+        rt.value.data.data = (char *)props->response_topic;
+        rt.value.data.len = (int)strlen(props->response_topic);
+        MQTTProperties_add(&msg.properties, &rt);
+    }
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
     ro.onSuccess5 = on_publish_ok;
     ro.onFailure5 = on_publish_fail;
     ro.context = c;
-    int rc = MQTTAsync_sendMessage(p->client, topic, &msg, &ro);
+    int rc = MQTTAsync_sendMessage(p->client, topic, &msg, &ro); /* copies the properties */
+    MQTTProperties_free(&msg.properties);
     if (rc == MQTTASYNC_SUCCESS)
         return IOT_OK;
     unlink_pub(p, c);
@@ -334,6 +368,12 @@ static enum iot_err paho_publish(void *ctx, const char *topic, const uint8_t *bu
     return rc == MQTTASYNC_MAX_BUFFERED_MESSAGES || rc == MQTTASYNC_MAX_MESSAGES_INFLIGHT
                ? IOT_ERR_FULL
                : IOT_ERR_IO;
+}
+
+static enum iot_err paho_publish(void *ctx, const char *topic, const uint8_t *buf, size_t len,
+                                 int qos, bool retained, uint64_t token)
+{
+    return paho_publish_props(ctx, topic, buf, len, qos, retained, NULL, token);
 }
 
 static enum iot_err paho_subscribe(void *ctx, const char *filter, int qos)
@@ -415,6 +455,7 @@ static const struct agent_mqtt_ops paho_ops = {
     .disconnect = paho_disconnect,
     .next_event = paho_next_event,
     .destroy = paho_destroy,
+    .publish_props = paho_publish_props,
 };
 
 enum iot_err agent_mqtt_paho_create(struct plat_event *wake, struct agent_mqtt *out)

@@ -72,6 +72,9 @@ struct agent_sim;
 enum iot_err agent_sim_create(uint64_t seed, unsigned which, struct agent_sim **sim,
                               struct agent_sensor *out, size_t cap, size_t *n_out);
 void agent_sim_destroy(struct agent_sim *sim);
+/** @brief Sensor entries of @p sim for the kinds in @p which (the model's state is kept), up to
+ *  @p cap. @return how many were written */
+size_t agent_sim_sensors(struct agent_sim *sim, unsigned which, struct agent_sensor *out, size_t cap);
 
 /** Setters for commands of a later issue. */
 void agent_sim_set_setpoint(struct agent_sim *sim, double celsius);

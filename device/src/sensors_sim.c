@@ -162,6 +162,13 @@ enum iot_err agent_sim_create(uint64_t seed, unsigned which, struct agent_sim **
     s->humidity = 40.0 + agent_rng_unit(&s->rng) * 20.0;
     s->plug_on = true;
 
+    *sim = s;
+    *n_out = agent_sim_sensors(s, which, out, cap);
+    return IOT_OK;
+}
+
+size_t agent_sim_sensors(struct agent_sim *sim, unsigned which, struct agent_sensor *out, size_t cap)
+{
     static const struct {
         unsigned bit;
         const char *name;
@@ -176,11 +183,9 @@ enum iot_err agent_sim_create(uint64_t seed, unsigned which, struct agent_sim **
     size_t n = 0;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         if ((which & kinds[i].bit) && n < cap)
-            out[n++] = (struct agent_sensor){kinds[i].name, kinds[i].read, s};
+            out[n++] = (struct agent_sensor){kinds[i].name, kinds[i].read, sim};
     }
-    *sim = s;
-    *n_out = n;
-    return IOT_OK;
+    return n;
 }
 
 void agent_sim_destroy(struct agent_sim *sim) { iot_free(sim); }

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The backlog seam: samples wait here, in seq order, from sampling until acknowledged. The memory
- * implementation (store_mem.c) is the first; a disk log replaces it later, and "ack" moves from the
- * broker's PUBACK to the cloud's Receipt without changing this interface. */
+/* The backlog seam: samples wait here, in seq order, from sampling until acknowledged by the cloud's
+ * Receipt (or, with [store] ack = puback, by the broker's PUBACK). Two implementations: the on-disk
+ * log (store_log.c, the default) and a memory ring (store_mem.c, for tests).
+ * Two send lanes: after agent_store_live_mark() the records appended from then on are "live" and are
+ * peeked with peek_live(); peek() returns the older backlog in seq order, so a replay after an outage
+ * does not hold back the newest samples. When the backlog is sent the lanes merge again. */
 #ifndef AGENT_STORE_H
 #define AGENT_STORE_H
 #include <stddef.h>
@@ -21,11 +24,13 @@ struct agent_seq_range {
 };
 
 struct agent_store_stats {
-    uint64_t count;         /**< records held (unsent + in flight) */
-    uint64_t bytes;         /**< their encoded bytes */
-    uint64_t inflight;      /**< records marked in flight */
+    uint64_t count;         /**< records held, not acknowledged (unsent + sent) */
+    uint64_t bytes;         /**< bytes they occupy (disk: the written part of the segments) */
+    uint64_t inflight;      /**< records sent (marked in flight) and not acknowledged yet */
     uint64_t dropped_total; /**< records dropped for lack of space since creation */
     uint64_t dropped_ranges;/**< dropped ranges not yet reported */
+    uint64_t corrupt_total; /**< records lost to bad checksums (disk), since creation */
+    uint64_t disk_bytes;    /**< bytes of files the store occupies (0 for memory) */
 };
 
 struct agent_store_ops {
@@ -39,9 +44,12 @@ struct agent_store_ops {
     /** Mark an unsent record in flight. @return IOT_OK, IOT_ERR_NOT_FOUND */
     enum iot_err (*mark_inflight)(void *ctx, uint64_t seq);
     /** Acknowledge (remove) every held record with seq in [first, last]. Unknown seqs are ignored.
+     *  A dropped range is forgotten (reported) once a seq appended after its drop is acknowledged:
+     *  every batch holding such a seq carried the range.
      *  @return IOT_OK, IOT_ERR_IO */
     enum iot_err (*ack)(void *ctx, uint64_t first, uint64_t last);
-    /** Put every in-flight record back to unsent (connection lost: re-send in seq order). */
+    /** Put every sent, unacknowledged record back to unsent (connection lost, or no receipt in
+     *  time: re-send in seq order). Ends the live lane. */
     void (*requeue_all)(void *ctx);
     /** Put one in-flight record back to unsent (its publish failed). */
     void (*requeue)(void *ctx, uint64_t seq);
@@ -50,6 +58,14 @@ struct agent_store_ops {
     size_t (*dropped)(void *ctx, struct agent_seq_range *out, size_t cap);
     /** The ranges with last <= @p upto have reached the cloud: forget them. */
     void (*dropped_reported)(void *ctx, uint64_t upto);
+    /** Records appended from now on form the live lane (see the file comment). */
+    void (*live_mark)(void *ctx);
+    /** Like peek(), over the live lane; *n = 0 when there is no live lane. @return IOT_OK */
+    enum iot_err (*peek_live)(void *ctx, struct agent_store_rec *out, size_t max, size_t *n);
+    /** Timers (periodic fsync, saving the acknowledged state). @p next_ms gets the monotonic time
+     *  of the next due work (UINT64_MAX: none). @return IOT_OK, IOT_ERR_IO (logged) */
+    enum iot_err (*tick)(void *ctx, uint64_t now_ms, uint64_t *next_ms);
+    /** Flush and free (a clean stop saves everything). */
     void (*destroy)(void *ctx);
 };
 
@@ -93,6 +109,17 @@ static inline size_t agent_store_dropped(struct agent_store *s, struct agent_seq
 static inline void agent_store_dropped_reported(struct agent_store *s, uint64_t upto)
 {
     s->ops->dropped_reported(s->ctx, upto);
+}
+static inline void agent_store_live_mark(struct agent_store *s) { s->ops->live_mark(s->ctx); }
+static inline enum iot_err agent_store_peek_live(struct agent_store *s, struct agent_store_rec *out,
+                                                 size_t max, size_t *n)
+{
+    return s->ops->peek_live(s->ctx, out, max, n);
+}
+static inline enum iot_err agent_store_tick(struct agent_store *s, uint64_t now_ms,
+                                            uint64_t *next_ms)
+{
+    return s->ops->tick(s->ctx, now_ms, next_ms);
 }
 static inline void agent_store_destroy(struct agent_store *s)
 {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* In-memory backlog: a ring of records in seq order. Positions are absolute counters (slot =
  * pos % cap) so a "first maybe-unsent" hint survives pops. Acked records in the middle stay as holes
- * until they reach the head. Lost on restart: the disk log of a later issue fixes that. */
+ * until they reach the head. Lost on restart: for tests and memory-only devices; the default is the
+ * disk log (store_log.c). */
 #define IOT_LOG_TAG "agent.store"
 #include <inttypes.h>
 #include <string.h>
@@ -30,7 +31,9 @@ struct store_mem {
     uint64_t last_seq;
     uint64_t dropped_total;
     struct agent_seq_range dropped[AGENT_STORE_MAX_DROPPED_RANGES];
+    uint64_t marker[AGENT_STORE_MAX_DROPPED_RANGES]; /* seq appended when the range last grew */
     size_t n_dropped;
+    uint64_t live_from; /* 0: no live lane; else records with seq >= it are live */
 };
 
 static struct slot *at(struct store_mem *s, uint64_t pos) { return &s->slots[pos % s->cap]; }
@@ -56,29 +59,33 @@ static void pop_acked(struct store_mem *s)
         s->hint = s->head;
 }
 
-static void note_dropped(struct store_mem *s, uint64_t seq)
+/* @p appending: the seq whose append caused the drop (the range's marker, see store.h ack). */
+static void note_dropped(struct store_mem *s, uint64_t seq, uint64_t appending)
 {
     s->dropped_total++;
     if (s->n_dropped > 0 && s->dropped[s->n_dropped - 1].last + 1 == seq) {
         s->dropped[s->n_dropped - 1].last = seq;
+        s->marker[s->n_dropped - 1] = appending;
         return;
     }
     if (s->n_dropped == AGENT_STORE_MAX_DROPPED_RANGES) {
         /* Out of range slots: widen the newest range. Seqs inside it that were acked are thereby
          * also reported dropped; the cloud keeps what it stored, so this only loses precision. */
         s->dropped[s->n_dropped - 1].last = seq;
+        s->marker[s->n_dropped - 1] = appending;
         return;
     }
+    s->marker[s->n_dropped] = appending;
     s->dropped[s->n_dropped++] = (struct agent_seq_range){seq, seq};
 }
 
-static void drop_oldest(struct store_mem *s)
+static void drop_oldest(struct store_mem *s, uint64_t appending)
 {
     struct slot *sl = at(s, s->head);
     if (sl->state == REC_ACKED) {
         s->n_acked--;
     } else {
-        note_dropped(s, sl->seq);
+        note_dropped(s, sl->seq, appending);
         release(s, sl);
     }
     s->head++;
@@ -95,7 +102,7 @@ static enum iot_err mem_append(void *ctx, uint64_t seq, const uint8_t *rec, size
         return IOT_ERR_NOMEM;
     memcpy(copy, rec, len);
     if (s->tail - s->head == s->cap)
-        drop_oldest(s);
+        drop_oldest(s, seq);
     struct slot *sl = at(s, s->tail++);
     *sl = (struct slot){.seq = seq, .data = copy, .len = (uint32_t)len, .state = REC_UNSENT};
     s->bytes += len;
@@ -110,6 +117,11 @@ static enum iot_err mem_peek(void *ctx, struct agent_store_rec *out, size_t max,
     bool hint_moves = true;
     for (uint64_t pos = s->hint; pos < s->tail && k < max; pos++) {
         struct slot *sl = at(s, pos);
+        if (s->live_from && sl->seq >= s->live_from) {
+            if (k > 0)
+                break;
+            s->live_from = 0; /* the backlog is all sent: the lanes merge */
+        }
         if (sl->state != REC_UNSENT) {
             if (hint_moves)
                 s->hint = pos + 1; /* nothing unsent below: skip it next time */
@@ -144,6 +156,48 @@ static struct slot *find(struct store_mem *s, uint64_t seq)
     return NULL;
 }
 
+static enum iot_err mem_peek_live(void *ctx, struct agent_store_rec *out, size_t max, size_t *n)
+{
+    struct store_mem *s = ctx;
+    size_t k = 0;
+    if (s->live_from) {
+        for (uint64_t pos = lower_bound(s, s->live_from); pos < s->tail && k < max; pos++) {
+            struct slot *sl = at(s, pos);
+            if (sl->state == REC_UNSENT)
+                out[k++] = (struct agent_store_rec){sl->seq, sl->data, sl->len};
+        }
+    }
+    *n = k;
+    return IOT_OK;
+}
+
+static void mem_live_mark(void *ctx)
+{
+    struct store_mem *s = ctx;
+    s->live_from = s->last_seq + 1;
+}
+
+static enum iot_err mem_tick(void *ctx, uint64_t now_ms, uint64_t *next_ms)
+{
+    (void)ctx;
+    (void)now_ms;
+    *next_ms = UINT64_MAX;
+    return IOT_OK;
+}
+
+/* Forget the dropped ranges whose marker is acknowledged now (ranges are in marker order). */
+static void forget_reported(struct store_mem *s, uint64_t last)
+{
+    if (last > s->last_seq)
+        last = s->last_seq;
+    size_t k = 0;
+    while (k < s->n_dropped && s->marker[k] <= last)
+        k++;
+    memmove(s->dropped, s->dropped + k, (s->n_dropped - k) * sizeof s->dropped[0]);
+    memmove(s->marker, s->marker + k, (s->n_dropped - k) * sizeof s->marker[0]);
+    s->n_dropped -= k;
+}
+
 static enum iot_err mem_mark_inflight(void *ctx, uint64_t seq)
 {
     struct store_mem *s = ctx;
@@ -169,12 +223,14 @@ static enum iot_err mem_ack(void *ctx, uint64_t first, uint64_t last)
         s->n_acked++;
     }
     pop_acked(s);
+    forget_reported(s, last);
     return IOT_OK;
 }
 
 static void mem_requeue_all(void *ctx)
 {
     struct store_mem *s = ctx;
+    s->live_from = 0;
     for (uint64_t pos = s->head; pos < s->tail && s->n_inflight > 0; pos++) {
         struct slot *sl = at(s, pos);
         if (sl->state == REC_INFLIGHT) {
@@ -205,6 +261,8 @@ static void mem_stats(void *ctx, struct agent_store_stats *out)
     out->inflight = s->n_inflight;
     out->dropped_total = s->dropped_total;
     out->dropped_ranges = s->n_dropped;
+    out->corrupt_total = 0;
+    out->disk_bytes = 0;
 }
 
 static size_t mem_dropped(void *ctx, struct agent_seq_range *out, size_t cap)
@@ -222,6 +280,7 @@ static void mem_dropped_reported(void *ctx, uint64_t upto)
     while (k < s->n_dropped && s->dropped[k].last <= upto)
         k++;
     memmove(s->dropped, s->dropped + k, (s->n_dropped - k) * sizeof s->dropped[0]);
+    memmove(s->marker, s->marker + k, (s->n_dropped - k) * sizeof s->marker[0]);
     s->n_dropped -= k;
 }
 
@@ -246,6 +305,9 @@ static const struct agent_store_ops mem_ops = {
     .stats = mem_stats,
     .dropped = mem_dropped,
     .dropped_reported = mem_dropped_reported,
+    .live_mark = mem_live_mark,
+    .peek_live = mem_peek_live,
+    .tick = mem_tick,
     .destroy = mem_destroy,
 };
 

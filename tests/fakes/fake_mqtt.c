@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "iot/mem.h"
+
 static void push(struct fake_mqtt *f, const struct agent_mqtt_event *ev)
 {
     if (f->q_len == FAKE_MQTT_MAX_EVENTS)
@@ -32,8 +34,9 @@ static enum iot_err fm_connect(void *ctx, const struct agent_mqtt_opts *o)
     return IOT_OK;
 }
 
-static enum iot_err fm_publish(void *ctx, const char *topic, const uint8_t *buf, size_t len,
-                               int qos, bool retained, uint64_t token)
+static enum iot_err fm_publish_props(void *ctx, const char *topic, const uint8_t *buf, size_t len,
+                                     int qos, bool retained,
+                                     const struct agent_mqtt_pub_props *props, uint64_t token)
 {
     struct fake_mqtt *f = ctx;
     if (!f->connected)
@@ -58,16 +61,32 @@ static enum iot_err fm_publish(void *ctx, const char *topic, const uint8_t *buf,
     p->retained = retained;
     p->token = token;
     p->connection = f->n_connects;
+    if (props && props->correlation && props->correlation_len <= sizeof p->correlation) {
+        memcpy(p->correlation, props->correlation, props->correlation_len);
+        p->correlation_len = props->correlation_len;
+        p->has_correlation = true;
+    }
     f->n_pubs++;
     return IOT_OK;
 }
 
+static enum iot_err fm_publish(void *ctx, const char *topic, const uint8_t *buf, size_t len,
+                               int qos, bool retained, uint64_t token)
+{
+    return fm_publish_props(ctx, topic, buf, len, qos, retained, NULL, token);
+}
+
 static enum iot_err fm_subscribe(void *ctx, const char *filter, int qos)
 {
-    (void)filter;
-    (void)qos;
     struct fake_mqtt *f = ctx;
-    return f->connected ? IOT_OK : IOT_ERR_CLOSED;
+    if (!f->connected)
+        return IOT_ERR_CLOSED;
+    if (f->n_subs < FAKE_MQTT_MAX_SUBS) {
+        snprintf(f->subs[f->n_subs], sizeof f->subs[0], "%s", filter);
+        f->sub_qos[f->n_subs] = qos;
+        f->n_subs++;
+    }
+    return IOT_OK;
 }
 
 static enum iot_err fm_disconnect(void *ctx, uint32_t timeout_ms)
@@ -103,6 +122,7 @@ static const struct agent_mqtt_ops fake_ops = {
     .disconnect = fm_disconnect,
     .next_event = fm_next_event,
     .destroy = fm_destroy,
+    .publish_props = fm_publish_props,
 };
 
 void fake_mqtt_init(struct fake_mqtt *f)
@@ -181,4 +201,37 @@ size_t fake_mqtt_outstanding(const struct fake_mqtt *f)
     for (size_t i = 0; i < f->n_pubs; i++)
         n += !f->pubs[i].completed;
     return n;
+}
+
+void fake_mqtt_deliver(struct fake_mqtt *f, const char *topic, const uint8_t *payload, size_t len,
+                       const char *response_topic, const uint8_t *corr, size_t corr_len)
+{
+    /* The agent frees these with agent_mqtt_event_clear (iot_free). */
+    struct agent_mqtt_event ev = {.kind = AGENT_MQTT_EV_MESSAGE};
+    ev.topic = iot_strdup(topic);
+    ev.payload = iot_malloc(len ? len : 1);
+    if (!ev.topic || !ev.payload)
+        abort();
+    if (len)
+        memcpy(ev.payload, payload, len);
+    ev.len = len;
+    if (response_topic && !(ev.response_topic = iot_strdup(response_topic)))
+        abort();
+    if (corr) {
+        ev.correlation = iot_malloc(corr_len ? corr_len : 1);
+        if (!ev.correlation)
+            abort();
+        memcpy(ev.correlation, corr, corr_len);
+        ev.correlation_len = corr_len;
+    }
+    push(f, &ev);
+}
+
+bool fake_mqtt_subscribed(const struct fake_mqtt *f, const char *filter)
+{
+    for (size_t i = 0; i < f->n_subs; i++) {
+        if (strcmp(f->subs[i], filter) == 0)
+            return true;
+    }
+    return false;
 }

@@ -10,6 +10,7 @@
 #include "agent/mqtt.h"
 
 #define FAKE_MQTT_MAX_EVENTS 1024
+#define FAKE_MQTT_MAX_SUBS 32
 
 struct fake_pub {
     char topic[128];
@@ -20,6 +21,9 @@ struct fake_pub {
     uint64_t token;
     bool completed;  /**< acked or failed, or voided by a connection loss */
     int connection;  /**< n_connects at the time of the publish */
+    uint8_t correlation[256]; /**< MQTT 5 correlation data sent (publish_props) */
+    size_t correlation_len;
+    bool has_correlation;
 };
 
 struct fake_mqtt {
@@ -35,6 +39,9 @@ struct fake_mqtt {
     uint8_t will[512];
     size_t will_len;
     char client_id[128];
+    char subs[FAKE_MQTT_MAX_SUBS][128]; /**< subscribe() filters, in call order (first 32) */
+    int sub_qos[FAKE_MQTT_MAX_SUBS];
+    size_t n_subs;
     struct agent_mqtt_event q[FAKE_MQTT_MAX_EVENTS];
     size_t q_head, q_len;
 };
@@ -53,6 +60,11 @@ void fake_mqtt_complete(struct fake_mqtt *f, uint64_t token, int code);
 size_t fake_mqtt_ack_all(struct fake_mqtt *f);
 /** @brief Drop the connection: outstanding publishes are voided, an EV_LOST is queued. */
 void fake_mqtt_lose(struct fake_mqtt *f, const char *reason);
+/** @brief Queue an incoming message, with optional MQTT 5 response topic and correlation data. */
+void fake_mqtt_deliver(struct fake_mqtt *f, const char *topic, const uint8_t *payload, size_t len,
+                       const char *response_topic, const uint8_t *corr, size_t corr_len);
+/** @brief True when subscribe(@p filter) was called (on any connection; n_subs counts calls). */
+bool fake_mqtt_subscribed(const struct fake_mqtt *f, const char *filter);
 /** @brief Publishes not completed yet. */
 size_t fake_mqtt_outstanding(const struct fake_mqtt *f);
 

@@ -122,7 +122,8 @@ iot_broker_stop() {
     rm -f "$1/mosquitto.pid"
 }
 
-# iot_cloud_conf PKI_DIR PORT DB HTTP_PORT [INSTANCE]: print an iot-cloud config.
+# iot_cloud_conf PKI_DIR PORT DB HTTP_PORT [INSTANCE]: print an iot-cloud config. The /v1 API token
+# is $IOT_API_TOKEN (default test-token); commands are signed with the PKI's cmd-sign.key.
 iot_cloud_conf() {
     cat <<CONF
 [cloud]
@@ -137,6 +138,9 @@ key_file = $1/cloud.key
 [http]
 listen = 127.0.0.1
 port = $4
+token = ${IOT_API_TOKEN:-test-token}
+[commands]
+signing_key_file = $1/cmd-sign.key
 [log]
 level = info
 CONF

@@ -3,7 +3,8 @@
  * Never linked into products.
  *   iot-test-payload telemetry ID EPOCH FIRST_SEQ [COUNT]   a valid TelemetryBatch
  *   iot-test-payload presence ID online|offline CONNECTION  a Presence
- *   iot-test-payload garbage N                              N pseudo-random bytes */
+ *   iot-test-payload garbage N                              N pseudo-random bytes
+ *   iot-test-payload receipt ID EPOCH FIRST LAST            a Receipt (as iot-cloud sends) */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,8 +73,34 @@ static int presence(const char *id, int online, uint64_t connection)
     return write_out(buf, len);
 }
 
+/* A Receipt for seqs FIRST..LAST of EPOCH (what iot-cloud publishes after a commit). */
+static int receipt(const char *id, uint64_t epoch, uint64_t first, uint64_t last)
+{
+    Iot__V1__SeqRange r = IOT__V1__SEQ_RANGE__INIT;
+    Iot__V1__SeqRange *rp = &r;
+    Iot__V1__Receipt m = IOT__V1__RECEIPT__INIT;
+    r.first = first;
+    r.last = last;
+    m.epoch = epoch;
+    m.device_id = (char *)id;
+    m.n_ranges = 1;
+    m.ranges = &rp;
+    uint8_t buf[256];
+    size_t len = iot__v1__receipt__pack(&m, buf);
+    return write_out(buf, len);
+}
+
+/* command, desired, decode-result, decode-reported: make_payload_cmd.c (-1: not one of those). */
+int payload_cmd_main(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
+    int cmd_rc = payload_cmd_main(argc, argv);
+    if (cmd_rc >= 0 && cmd_rc != 2)
+        return cmd_rc;
+    if (argc == 6 && strcmp(argv[1], "receipt") == 0)
+        return receipt(argv[2], strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0),
+                       strtoull(argv[5], NULL, 0));
     if (argc >= 5 && strcmp(argv[1], "telemetry") == 0)
         return telemetry(argv[2], strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0),
                          argc > 5 ? strtoul(argv[5], NULL, 0) : 1);
@@ -91,7 +118,12 @@ int main(int argc, char **argv)
         return 0;
     }
     fprintf(stderr, "usage: iot-test-payload telemetry ID EPOCH FIRST_SEQ [COUNT]\n"
+                    "       iot-test-payload command KEYFILE DEVICE_ID NAME [k=v ...] [--id CID]\n"
+                    "                        [--expires-in-ms N] [--forge]\n"
+                    "       iot-test-payload desired VERSION [k=v ...]\n"
+                    "       iot-test-payload decode-result|decode-reported|decode-telemetry [--hex]\n"
                     "       iot-test-payload presence ID online|offline CONNECTION\n"
-                    "       iot-test-payload garbage N\n");
+                    "       iot-test-payload garbage N\n"
+                    "       iot-test-payload receipt ID EPOCH FIRST LAST\n");
     return 2;
 }

@@ -36,6 +36,10 @@ struct agent_stats {
     uint64_t losses;           /**< connections lost */
     uint64_t dropped;          /**< samples dropped for lack of space */
     uint64_t backlog;          /**< samples held, not yet acknowledged */
+    uint64_t corrupt;          /**< stored samples lost to bad checksums */
+    uint64_t store_disk_bytes; /**< disk the store occupies */
+    uint64_t receipts;         /**< cloud receipts applied */
+    uint64_t resends;          /**< times unreceipted samples were sent again */
     uint32_t outstanding;      /**< publishes in flight right now */
 };
 
@@ -43,7 +47,8 @@ struct agent_stats {
 enum agent_exit {
     AGENT_EXIT_OK = 0,            /**< stopped on request, or max_samples all acknowledged */
     AGENT_EXIT_FAILED = 1,        /**< could not start */
-    AGENT_EXIT_DRAIN_TIMEOUT = 3  /**< max_samples: drain timeout hit with samples unacknowledged */
+    AGENT_EXIT_DRAIN_TIMEOUT = 3, /**< max_samples: drain timeout hit with samples unacknowledged */
+    AGENT_EXIT_RESTART = 4        /**< the restart command: the caller re-executes the program */
 };
 
 /**

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/config_commands.h"
+#include "agent/config_store.h"
 #include "iot/err.h"
 #include "iot/log.h"
 #include "iot/topic.h"
@@ -52,6 +54,10 @@ struct agent_config {
     uint64_t seed;                              /**< 0 = random */
     /* [log] */
     enum iot_log_level log_level;               /**< info */
+    /* [commands], [command.NAME], [state] (config_commands.h) */
+    struct agent_commands_config commands;
+    /* [store] (config_store.h) */
+    struct agent_store_config store;
 };
 
 /** @brief Fill @p cfg with the defaults (device_id and the TLS files empty). */

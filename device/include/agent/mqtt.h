@@ -46,6 +46,16 @@ struct agent_mqtt_event {
     char *topic;       /**< MESSAGE only (iot_malloc'd); release with agent_mqtt_event_clear() */
     uint8_t *payload;  /**< MESSAGE only (iot_malloc'd) */
     size_t len;
+    char *response_topic;     /**< MESSAGE only: MQTT 5 response topic, or NULL (iot_malloc'd) */
+    uint8_t *correlation;     /**< MESSAGE only: MQTT 5 correlation data, or NULL (iot_malloc'd) */
+    size_t correlation_len;
+};
+
+/** MQTT 5 properties of an outgoing publish (borrowed for the call). */
+struct agent_mqtt_pub_props {
+    const char *response_topic;  /**< NULL: none */
+    const uint8_t *correlation;  /**< NULL: none */
+    size_t correlation_len;
 };
 
 struct agent_mqtt_ops {
@@ -65,6 +75,11 @@ struct agent_mqtt_ops {
     enum iot_err (*next_event)(void *ctx, struct agent_mqtt_event *ev);
     /** Free everything; pending events are dropped. */
     void (*destroy)(void *ctx);
+    /** Optional (NULL: publish without properties): publish() with MQTT 5 properties @p props
+     *  (may be NULL). Same contract and codes as publish(). */
+    enum iot_err (*publish_props)(void *ctx, const char *topic, const uint8_t *buf, size_t len,
+                                  int qos, bool retained, const struct agent_mqtt_pub_props *props,
+                                  uint64_t token);
 };
 
 struct agent_mqtt {
@@ -81,6 +96,16 @@ static inline enum iot_err agent_mqtt_publish(struct agent_mqtt *m, const char *
                                               bool retained, uint64_t token)
 {
     return m->ops->publish(m->ctx, topic, buf, len, qos, retained, token);
+}
+static inline enum iot_err agent_mqtt_publish_props(struct agent_mqtt *m, const char *topic,
+                                                    const uint8_t *buf, size_t len, int qos,
+                                                    bool retained,
+                                                    const struct agent_mqtt_pub_props *props,
+                                                    uint64_t token)
+{
+    if (!props || !m->ops->publish_props)
+        return m->ops->publish(m->ctx, topic, buf, len, qos, retained, token);
+    return m->ops->publish_props(m->ctx, topic, buf, len, qos, retained, props, token);
 }
 static inline enum iot_err agent_mqtt_subscribe(struct agent_mqtt *m, const char *filter, int qos)
 {
@@ -100,7 +125,7 @@ static inline void agent_mqtt_destroy(struct agent_mqtt *m)
         m->ops->destroy(m->ctx);
 }
 
-/** @brief Free the topic and payload of a MESSAGE event (no-op for others). */
+/** @brief Free the topic, payload and properties of a MESSAGE event (no-op for others). */
 void agent_mqtt_event_clear(struct agent_mqtt_event *ev);
 
 /**

@@ -79,7 +79,7 @@ static void put_batch(struct fx *f, const Iot__V1__TelemetryBatch *b, uint32_t w
 static void test_store_schema_and_pragmas(void **state)
 {
     struct fx *f = *state;
-    assert_int_equal(q(f, "PRAGMA user_version"), 1);
+    assert_int_equal(q(f, "PRAGMA user_version"), 2);
     assert_int_equal(q(f, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN"
                           " ('samples','metrics','devices','dead_letters','dropped_ranges')"),
                      5);

@@ -46,6 +46,9 @@ static struct env *env_new(void)
     e->cfg.interval_ms = 1000;
     e->cfg.reconnect_min_ms = 100;
     e->cfg.reconnect_max_ms = 1000;
+    /* These tests script PUBACKs; receipts and the disk store: test_agent_receipts.c */
+    e->cfg.store.kind = AGENT_STORE_MEMORY;
+    e->cfg.store.ack = AGENT_ACK_PUBACK;
     fake_clock_init(&e->clk, 5000, 1700000000000);
     fake_mqtt_init(&e->mq);
     return e;

@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* commands (with cmd_store, cmd_sign) over a real SQLite file and a key pair made here: the
+ * stored SignedCommand verifies with the public key, idempotency keys return the same command
+ * (also after a reopen), device results, cancels and deadlines move the lifecycle, the listener
+ * sees every transition; webhook signatures match a known HMAC-SHA256 vector. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ecp.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/pk.h>
+#include <sqlite3.h>
+
+#include "commands.h"
+#include "ingest/store.h"
+#include "iot/plat_clock.h"
+#include "webhooks.h"
+
+struct fx {
+    char dir[64];
+    char key[128], pub[128], db[128];
+    struct cloud_config cfg;
+    struct ingest_metrics m;
+    struct commands *c;
+    struct ingest_store store;
+    char seen[64][64]; /* "cid state" of listener calls */
+    size_t n_seen;
+};
+
+static void write_file(const char *path, const unsigned char *buf)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs((const char *)buf, f);
+    fclose(f);
+}
+
+static void make_keypair(const char *key, const char *pub)
+{
+    mbedtls_pk_context pk;
+    mbedtls_entropy_context e;
+    mbedtls_ctr_drbg_context d;
+    mbedtls_pk_init(&pk);
+    mbedtls_entropy_init(&e);
+    mbedtls_ctr_drbg_init(&d);
+    assert_int_equal(mbedtls_ctr_drbg_seed(&d, mbedtls_entropy_func, &e, NULL, 0), 0);
+    assert_int_equal(mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), 0);
+    assert_int_equal(mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk),
+                                         mbedtls_ctr_drbg_random, &d),
+                     0);
+    unsigned char buf[1024];
+    assert_int_equal(mbedtls_pk_write_key_pem(&pk, buf, sizeof buf), 0);
+    write_file(key, buf);
+    assert_int_equal(mbedtls_pk_write_pubkey_pem(&pk, buf, sizeof buf), 0);
+    write_file(pub, buf);
+    mbedtls_pk_free(&pk);
+    mbedtls_ctr_drbg_free(&d);
+    mbedtls_entropy_free(&e);
+}
+
+static void on_change(void *ctx, const char *cid, const char *dev, enum cmd_state st, int64_t at)
+{
+    (void)dev;
+    (void)at;
+    struct fx *f = ctx;
+    if (f->n_seen < 64)
+        snprintf(f->seen[f->n_seen++], 64, "%.28s %s", cid, cmd_state_name(st));
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/iot-test-commands.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->key, sizeof f->key, "%s/cmd-sign.key", f->dir);
+    snprintf(f->pub, sizeof f->pub, "%s/cmd-sign.pub", f->dir);
+    snprintf(f->db, sizeof f->db, "%s/cloud.db", f->dir);
+    make_keypair(f->key, f->pub);
+    cloud_config_defaults(&f->cfg);
+    snprintf(f->cfg.storage, sizeof f->cfg.storage, "%s", f->db);
+    snprintf(f->cfg.commands.signing_key_file, sizeof f->cfg.commands.signing_key_file, "%s",
+             f->key);
+    ingest_metrics_init(&f->m);
+    json_util_init();
+    assert_int_equal(ingest_store_sqlite_open(f->db, &f->store), IOT_OK);
+    assert_int_equal(commands_create(&f->cfg, &f->m, &f->c), IOT_OK);
+    commands_set_listener(f->c, on_change, f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    commands_destroy(f->c);
+    ingest_store_close(&f->store);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static void request(struct cmd_request *rq, const char *dev, const char *name, uint32_t timeout_s,
+                    const char *key)
+{
+    memset(rq, 0, sizeof *rq);
+    snprintf(rq->device_id, sizeof rq->device_id, "%s", dev);
+    snprintf(rq->name, sizeof rq->name, "%s", name);
+    snprintf(rq->params[0].key, sizeof rq->params[0].key, "level");
+    snprintf(rq->params[0].value, sizeof rq->params[0].value, "7");
+    rq->n_params = 1;
+    rq->timeout_s = timeout_s;
+    if (key)
+        snprintf(rq->idem_key, sizeof rq->idem_key, "%s", key);
+}
+
+static void submit(struct fx *f, const char *dev, const char *name, uint32_t timeout_s,
+                   const char *key, char id[CMD_ID_LEN + 1], enum cmd_submit_outcome want)
+{
+    struct cmd_request *rq = malloc(sizeof *rq);
+    request(rq, dev, name, timeout_s, key);
+    enum cmd_submit_outcome o;
+    assert_int_equal(commands_submit(f->c, rq, id, &o), IOT_OK);
+    assert_int_equal(o, want);
+    free(rq);
+}
+
+static enum cmd_state state_of(struct fx *f, const char *cid)
+{
+    cJSON *j = NULL;
+    enum cmd_state st;
+    assert_int_equal(commands_get(f->c, cid, &j, &st), IOT_OK);
+    cJSON_Delete(j);
+    return st;
+}
+
+static void test_commands_submit_signed_command_verifies_with_public_key(void **state)
+{
+    struct fx *f = *state;
+    char id[CMD_ID_LEN + 1];
+    int64_t before = plat_wall_ms();
+    submit(f, "dev-1", "reboot", 30, NULL, id, CMD_SUBMIT_CREATED);
+    assert_true(cmd_id_valid(id));
+
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT payload FROM commands WHERE id = ?1", -1, &st,
+                                        NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    Iot__V1__SignedCommand *sc = iot__v1__signed_command__unpack(
+        NULL, (size_t)sqlite3_column_bytes(st, 0), sqlite3_column_blob(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_non_null(sc);
+    assert_string_equal(sc->key_id, "cmd-sign");
+
+    struct plat_verifier *v;
+    assert_int_equal(plat_verifier_load(f->pub, &v), IOT_OK);
+    assert_int_equal(plat_verifier_verify(v, sc->body.data, sc->body.len, sc->signature.data,
+                                          sc->signature.len),
+                     IOT_OK);
+    sc->body.data[sc->body.len / 2] ^= 0x01; /* one flipped bit: no longer verifies */
+    assert_int_equal(plat_verifier_verify(v, sc->body.data, sc->body.len, sc->signature.data,
+                                          sc->signature.len),
+                     IOT_ERR_TLS);
+    sc->body.data[sc->body.len / 2] ^= 0x01;
+    plat_verifier_destroy(v);
+
+    Iot__V1__Command *c = iot__v1__command__unpack(NULL, sc->body.len, sc->body.data);
+    assert_non_null(c);
+    assert_string_equal(c->id, id);
+    assert_string_equal(c->device_id, "dev-1");
+    assert_string_equal(c->name, "reboot");
+    assert_int_equal(c->n_params, 1);
+    assert_string_equal(c->params[0]->key, "level");
+    assert_string_equal(c->params[0]->value, "7");
+    assert_true(c->issued_ms >= before && c->issued_ms <= plat_wall_ms());
+    assert_int_equal(c->expires_ms - c->issued_ms, 30000);
+    iot__v1__command__free_unpacked(c, NULL);
+    iot__v1__signed_command__free_unpacked(sc, NULL);
+}
+
+static void test_commands_submit_idempotency_key_returns_same_command(void **state)
+{
+    struct fx *f = *state;
+    char a[CMD_ID_LEN + 1], b[CMD_ID_LEN + 1], c[CMD_ID_LEN + 1], d[CMD_ID_LEN + 1];
+    submit(f, "dev-1", "reboot", 30, "k-1", a, CMD_SUBMIT_CREATED);
+    submit(f, "dev-1", "reboot", 30, "k-1", b, CMD_SUBMIT_EXISTING);
+    assert_string_equal(a, b);
+    submit(f, "dev-1", "update", 30, "k-1", c, CMD_SUBMIT_KEY_CONFLICT);
+    assert_string_equal(a, c);
+    submit(f, "dev-2", "reboot", 30, "k-1", d, CMD_SUBMIT_CREATED); /* keys are per device */
+    assert_string_not_equal(a, d);
+    submit(f, "dev-1", "reboot", 30, NULL, d, CMD_SUBMIT_CREATED); /* no key: always new */
+    assert_string_not_equal(a, d);
+    /* Durable: a restarted service still knows the key. */
+    commands_destroy(f->c);
+    assert_int_equal(commands_create(&f->cfg, &f->m, &f->c), IOT_OK);
+    submit(f, "dev-1", "reboot", 30, "k-1", b, CMD_SUBMIT_EXISTING);
+    assert_string_equal(a, b);
+    assert_int_equal(atomic_load(&f->m.commands_by_state[CMD_QUEUED]), 3);
+}
+
+static Iot__V1__CommandResult result(const char *cid, const char *dev, int status)
+{
+    Iot__V1__CommandResult r = IOT__V1__COMMAND_RESULT__INIT;
+    r.command_id = (char *)cid;
+    r.device_id = (char *)dev;
+    r.status = (Iot__V1__CommandResult__Status)status;
+    r.message = "m";
+    r.done_ms = 1;
+    return r;
+}
+
+static void test_commands_lifecycle_results_cancel_and_deadline(void **state)
+{
+    struct fx *f = *state;
+    char a[CMD_ID_LEN + 1], b[CMD_ID_LEN + 1], c[CMD_ID_LEN + 1], e[CMD_ID_LEN + 1];
+    submit(f, "dev-1", "ping", 60, NULL, a, CMD_SUBMIT_CREATED);
+    submit(f, "dev-1", "ping", 60, NULL, b, CMD_SUBMIT_CREATED);
+    submit(f, "dev-1", "ping", 1, NULL, c, CMD_SUBMIT_CREATED);
+    submit(f, "dev-1", "ping", 60, NULL, e, CMD_SUBMIT_CREATED);
+
+    bool cancelled = false;
+    assert_int_equal(commands_cancel(f->c, a, &cancelled), IOT_OK);
+    assert_true(cancelled);
+    assert_int_equal(state_of(f, a), CMD_CANCELLED);
+    assert_int_equal(commands_cancel(f->c, a, &cancelled), IOT_OK);
+    assert_false(cancelled); /* terminal: the API's 409 */
+    assert_int_equal(commands_cancel(f->c, "cmd-000000000000000000000000", &cancelled),
+                     IOT_ERR_NOT_FOUND);
+
+    /* A result proves delivery: queued -> sent -> succeeded, outputs kept. */
+    Iot__V1__CommandResult r = result(b, "dev-1", IOT__V1__COMMAND_RESULT__STATUS__OK);
+    commands_on_result(f->c, &r);
+    Iot__V1__CommandResult other = result(e, "dev-2", IOT__V1__COMMAND_RESULT__STATUS__OK);
+    commands_on_result(f->c, &other); /* another device's command: ignored */
+    Iot__V1__CommandResult rej = result(e, "dev-1", IOT__V1__COMMAND_RESULT__STATUS__BAD_SIGNATURE);
+    commands_on_result(f->c, &rej);
+    (void)commands_tick(f->c);
+    assert_int_equal(state_of(f, b), CMD_SUCCEEDED);
+    assert_int_equal(state_of(f, e), CMD_REJECTED);
+    assert_int_equal(atomic_load(&f->m.command_results_unmatched), 1);
+    cJSON *j = NULL;
+    assert_int_equal(commands_get(f->c, b, &j, NULL), IOT_OK);
+    char *text = cJSON_PrintUnformatted(j);
+    assert_non_null(strstr(text, "\"status\":\"succeeded\""));
+    assert_non_null(strstr(text, "\"result\":{\"status\":\"OK\""));
+    assert_non_null(strstr(text, "{\"state\":\"queued\""));
+    assert_non_null(strstr(text, "{\"state\":\"sent\""));
+    cJSON_free(text);
+    cJSON_Delete(j);
+
+    /* A late result changes nothing. */
+    Iot__V1__CommandResult late = result(b, "dev-1", IOT__V1__COMMAND_RESULT__STATUS__ERROR);
+    commands_on_result(f->c, &late);
+    (void)commands_tick(f->c);
+    assert_int_equal(state_of(f, b), CMD_SUCCEEDED);
+    assert_int_equal(atomic_load(&f->m.command_results_late), 1);
+
+    /* The deadline: c expires, the others are untouched. */
+    assert_int_equal(state_of(f, c), CMD_QUEUED);
+    plat_sleep_ms(1100);
+    (void)commands_tick(f->c);
+    assert_int_equal(state_of(f, c), CMD_EXPIRED);
+
+    char want[8][64];
+    size_t n = 0;
+    snprintf(want[n++], 64, "%s queued", a);
+    snprintf(want[n++], 64, "%s queued", b);
+    snprintf(want[n++], 64, "%s queued", c);
+    snprintf(want[n++], 64, "%s queued", e);
+    snprintf(want[n++], 64, "%s cancelled", a);
+    snprintf(want[n++], 64, "%s sent", b);
+    snprintf(want[n++], 64, "%s succeeded", b);
+    snprintf(want[n++], 64, "%s sent", e);
+    assert_true(f->n_seen >= n + 2);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(f->seen[i], want[i]);
+    char last[64];
+    snprintf(last, sizeof last, "%s expired", c);
+    assert_string_equal(f->seen[f->n_seen - 1], last);
+    assert_int_equal(atomic_load(&f->m.commands_by_state[CMD_SUCCEEDED]), 1);
+    assert_int_equal(atomic_load(&f->m.commands_by_state[CMD_REJECTED]), 1);
+    assert_int_equal(atomic_load(&f->m.commands_by_state[CMD_EXPIRED]), 1);
+}
+
+static void test_commands_set_desired_versions_increase(void **state)
+{
+    struct fx *f = *state;
+    struct cmd_kv kv[] = {{"interval_ms", "500"}};
+    uint64_t v = 0;
+    assert_int_equal(commands_set_desired(f->c, "dev-1", kv, 1, &v), IOT_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(commands_set_desired(f->c, "dev-1", kv, 1, &v), IOT_OK);
+    assert_int_equal(v, 2);
+    assert_int_equal(commands_set_desired(f->c, "dev-2", kv, 1, &v), IOT_OK);
+    assert_int_equal(v, 1);
+}
+
+static void test_webhooks_signature_matches_hmac_sha256_vector(void **state)
+{
+    (void)state;
+    /* RFC 4231 test case 2 */
+    char sig[WEBHOOK_SIG_LEN];
+    const char *body = "what do ya want for nothing?";
+    webhooks_signature("Jefe", body, strlen(body), sig);
+    assert_string_equal(sig, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    assert_true(webhooks_url_ok("http://127.0.0.1:8080/h?x=1"));
+    assert_true(webhooks_url_ok("HTTPS://example.test"));
+    assert_false(webhooks_url_ok("ftp://example.test/"));
+    assert_false(webhooks_url_ok("http://"));
+    assert_false(webhooks_url_ok("http:///path"));
+    assert_false(webhooks_url_ok("http://a b"));
+    assert_false(webhooks_url_ok("file:///etc/passwd"));
+    assert_int_equal(webhooks_backoff_ms(500, 1), 500);
+    assert_int_equal(webhooks_backoff_ms(500, 2), 1000);
+    assert_int_equal(webhooks_backoff_ms(500, 4), 4000);
+    assert_int_equal(webhooks_backoff_ms(500, 60), 600000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_commands_submit_signed_command_verifies_with_public_key,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commands_submit_idempotency_key_returns_same_command,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commands_lifecycle_results_cancel_and_deadline, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_commands_set_desired_versions_increase, setup,
+                                        teardown),
+        cmocka_unit_test(test_webhooks_signature_matches_hmac_sha256_vector),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
