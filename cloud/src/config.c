@@ -58,7 +58,34 @@ static const struct key_def keys[] = {
      "numeric address to bind [127.0.0.1]"},
     {"http", "port", KEY_U16, OFF(http.port), 0, 0, 65535, "HTTP port, 0 = disabled [8080]"},
     {"http", "token", KEY_STR, OFF(http.token), CAP(http.token), 0, 0,
-     "bearer token of the /v1 API (not used by /healthz, /readyz, /metrics) []"},
+     "bearer token of the /v1 API (not used by /healthz, /readyz, /metrics); empty: /v1 refused []"},
+    {"http", "max_body", KEY_U32, OFF(http.max_body), 0, 1024, 16777216,
+     "largest request body, bytes [65536]"},
+    {"http", "connection_limit", KEY_U32, OFF(http.connection_limit), 0, 16, 100000,
+     "most simultaneous HTTP connections, long-polls and SSE included [4096]"},
+    {"commands", "signing_key_file", KEY_STR, OFF(commands.signing_key_file),
+     CAP(commands.signing_key_file), 0, 0,
+     "PEM P-256 command-signing private key (iot-pki's cmd-sign.key); empty: no commands []"},
+    {"commands", "key_id", KEY_NAME, OFF(commands.key_id), CAP(commands.key_id), 0, 0,
+     "key id put in every SignedCommand [cmd-sign]"},
+    {"commands", "default_timeout_s", KEY_U32, OFF(commands.default_timeout_s), 0, 1, 31536000,
+     "command deadline when the request gives none, seconds [60]"},
+    {"commands", "max_timeout_s", KEY_U32, OFF(commands.max_timeout_s), 0, 1, 31536000,
+     "largest timeout_s a request may ask for, seconds [86400]"},
+    {"webhooks", "secret", KEY_STR, OFF(webhooks.secret), CAP(webhooks.secret), 0, 0,
+     "HMAC-SHA256 key of the X-Signature header []"},
+    {"webhooks", "max_tries", KEY_U32, OFF(webhooks.max_tries), 0, 1, 100,
+     "tries per webhook before giving up [5]"},
+    {"webhooks", "backoff_ms", KEY_U32, OFF(webhooks.backoff_ms), 0, 10, 3600000,
+     "wait before the second try, doubled for each further one, ms [1000]"},
+    {"webhooks", "timeout_ms", KEY_U32, OFF(webhooks.timeout_ms), 0, 100, 600000,
+     "time limit of one try, ms [10000]"},
+    {"sse", "buffer_bytes", KEY_U32, OFF(sse.buffer_bytes), 0, 1024, 16777216,
+     "per-client event buffer; a client further behind is dropped, bytes [65536]"},
+    {"sse", "heartbeat_s", KEY_U32, OFF(sse.heartbeat_s), 0, 1, 3600,
+     "heartbeat comment interval, seconds [5]"},
+    {"sse", "max_clients", KEY_U32, OFF(sse.max_clients), 0, 1, 100000,
+     "most simultaneous event streams [256]"},
     {"log", "level", KEY_LEVEL, OFF(log_level), 0, 0, 0, "error|warn|info|debug [info]"},
 };
 
@@ -100,6 +127,17 @@ void cloud_config_defaults(struct cloud_config *cfg)
     cfg->mqtt.receipt_interval_ms = 200;
     snprintf(cfg->http.listen, sizeof cfg->http.listen, "127.0.0.1");
     cfg->http.port = 8080;
+    cfg->http.max_body = 65536;
+    cfg->http.connection_limit = 4096;
+    snprintf(cfg->commands.key_id, sizeof cfg->commands.key_id, "cmd-sign");
+    cfg->commands.default_timeout_s = 60;
+    cfg->commands.max_timeout_s = 86400;
+    cfg->webhooks.max_tries = 5;
+    cfg->webhooks.backoff_ms = 1000;
+    cfg->webhooks.timeout_ms = 10000;
+    cfg->sse.buffer_bytes = 65536;
+    cfg->sse.heartbeat_s = 5;
+    cfg->sse.max_clients = 256;
     cfg->log_level = IOT_LOG_INFO;
     derive_client_id(cfg);
 }
@@ -298,12 +336,23 @@ enum iot_err cloud_config_check_files(const struct cloud_config *cfg, char *errb
         rc = check_file("cert_file", cfg->mqtt.cert_file, errbuf, errlen);
     if (rc == IOT_OK)
         rc = check_file("key_file", cfg->mqtt.key_file, errbuf, errlen);
+    if (rc == IOT_OK && cfg->commands.signing_key_file[0] &&
+        !plat_file_readable(cfg->commands.signing_key_file)) {
+        snprintf(errbuf, errlen, "[commands] signing_key_file: cannot read '%s': %s",
+                 cfg->commands.signing_key_file, strerror(errno));
+        rc = IOT_ERR_NOT_FOUND;
+    }
+    if (rc == IOT_OK && cfg->commands.default_timeout_s > cfg->commands.max_timeout_s) {
+        snprintf(errbuf, errlen, "[commands] default_timeout_s %u > max_timeout_s %u",
+                 cfg->commands.default_timeout_s, cfg->commands.max_timeout_s);
+        rc = IOT_ERR_INVAL;
+    }
     return rc;
 }
 
 const char *cloud_config_help(void)
 {
-    static char text[4096];
+    static char text[8192];
     if (text[0])
         return text;
     size_t n = 0;

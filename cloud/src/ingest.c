@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "api.h"
+#include "commands.h"
 #include "http_server.h"
 #include "ingest_internal.h"
 #include "iot/log.h"
@@ -43,6 +45,8 @@ struct ingest_service {
     ingest_commit_fn user_hook;
     void *user_hook_ctx;
     struct receipts *receipts;
+    struct commands *commands; /* commands and desired state (the /v1 API's writer) */
+    struct api *api;           /* NULL when HTTP is disabled */
     struct plat_event *wake; /* the main loop's, while ingest_service_run runs */
 
     pthread_mutex_t qlock; /* guards ring, head, count, closed */
@@ -82,7 +86,7 @@ struct ingest_msg *ingest__msg_new(const char *topic, const void *payload, size_
 }
 
 struct batch_delta {
-    uint64_t telemetry, presence, stored, duplicate, dead, applied, stale;
+    uint64_t telemetry, presence, stored, duplicate, dead, applied, stale, reported, results;
     uint64_t dead_by[INGEST_REASON_COUNT];
     unsigned dead_logged;
 };
@@ -188,8 +192,52 @@ static enum iot_err put_dead_letter(struct ingest_store *store, const struct ing
     return ingest_store_put_dead_letter(store, &dl);
 }
 
+/* Decoded messages of a batch kept until after the commit, for the events hook. */
+struct ev_buf {
+    struct ingest_decoded *dec;
+    struct ingest_event *ev;
+    size_t n, cap;
+};
+
+static struct ingest_event *ev_slot(struct ev_buf *eb, struct ingest_decoded *dec)
+{
+    if (eb->n == eb->cap) {
+        size_t cap = eb->cap ? eb->cap * 2 : 32;
+        struct ingest_decoded *d = iot_realloc(eb->dec, cap * sizeof *d);
+        if (!d)
+            return NULL;
+        eb->dec = d;
+        struct ingest_event *e = iot_realloc(eb->ev, cap * sizeof *e);
+        if (!e)
+            return NULL;
+        eb->ev = e;
+        eb->cap = cap;
+    }
+    eb->dec[eb->n] = *dec; /* takes over the decoded message */
+    memset(dec, 0, sizeof *dec);
+    struct ingest_event *e = &eb->ev[eb->n];
+    const struct ingest_decoded *d = &eb->dec[eb->n];
+    eb->n++;
+    memset(e, 0, sizeof *e);
+    e->kind = d->kind;
+    e->telemetry = d->telemetry;
+    e->presence = d->presence;
+    e->result = d->result;
+    e->reported = d->reported;
+    return e;
+}
+
+static void ev_buf_free(struct ev_buf *eb)
+{
+    for (size_t i = 0; i < eb->n; i++)
+        ingest_decoded_free(&eb->dec[i]);
+    iot_free(eb->dec);
+    iot_free(eb->ev);
+    memset(eb, 0, sizeof *eb);
+}
+
 static enum iot_err handle_one(struct ingest_store *store, const struct ingest_msg *msg,
-                               struct batch_delta *d, struct receipt_buf *rb)
+                               struct batch_delta *d, struct receipt_buf *rb, struct ev_buf *eb)
 {
     struct ingest_decoded dec;
     struct ingest_reject rej;
@@ -199,6 +247,8 @@ static enum iot_err handle_one(struct ingest_store *store, const struct ingest_m
         return put_dead_letter(store, msg, &rej, d);
     if (rc != IOT_OK)
         return rc;
+    uint32_t stored = 0;
+    bool applied = false;
     if (dec.telemetry) {
         struct ingest_telemetry_result r;
         rc = ingest_store_put_telemetry(store, dec.telemetry, msg->received_ms, &r);
@@ -206,16 +256,18 @@ static enum iot_err handle_one(struct ingest_store *store, const struct ingest_m
             d->telemetry++;
             d->stored += r.stored;
             d->duplicate += r.duplicate;
+            stored = r.stored;
             if (rb)
                 rc = receipt_add(rb, dec.telemetry);
         }
-    } else {
+    } else if (dec.presence) {
         enum ingest_presence_result r;
         rc = ingest_store_put_presence(store, dec.presence, msg->received_ms, &r);
         if (rc == IOT_OK) {
             d->presence++;
             if (r == INGEST_PRESENCE_APPLIED) {
                 d->applied++;
+                applied = true;
                 IOT_LOG(IOT_LOG_INFO, "device %s is %s (connection %llu)", dec.device_id,
                         dec.presence->state == IOT__V1__PRESENCE__STATE__ONLINE ? "online"
                                                                                : "offline",
@@ -225,6 +277,21 @@ static enum iot_err handle_one(struct ingest_store *store, const struct ingest_m
                 IOT_LOG(IOT_LOG_DEBUG, "device %s: stale presence (connection %llu) ignored",
                         dec.device_id, (unsigned long long)dec.presence->connection);
             }
+        }
+    } else if (dec.reported) {
+        rc = ingest_store_put_reported(store, dec.reported, msg->received_ms);
+        if (rc == IOT_OK)
+            d->reported++;
+    } else if (dec.result) {
+        d->results++; /* applied by the commands module after the commit (events hook) */
+    }
+    if (rc == IOT_OK && eb) {
+        struct ingest_event *e = ev_slot(eb, &dec);
+        if (!e)
+            rc = IOT_ERR_NOMEM;
+        else {
+            e->stored = stored;
+            e->applied = applied;
         }
     }
     ingest_decoded_free(&dec);
@@ -242,6 +309,8 @@ static void apply_delta(struct ingest_metrics *m, const struct batch_delta *d)
         atomic_fetch_add(&m->dead_letters_by_reason[i], d->dead_by[i]);
     atomic_fetch_add(&m->presence_applied, d->applied);
     atomic_fetch_add(&m->presence_stale, d->stale);
+    atomic_fetch_add(&m->reported_states, d->reported);
+    atomic_fetch_add(&m->command_results, d->results);
     atomic_fetch_add(&m->batches_committed, 1);
 }
 
@@ -249,16 +318,25 @@ enum iot_err ingest__process_batch(struct ingest_store *store, struct ingest_met
                                    struct ingest_msg *const *msgs, size_t n, ingest_commit_fn hook,
                                    void *hook_ctx)
 {
+    return ingest__process_batch_ev(store, m, msgs, n, hook, hook_ctx, NULL, NULL);
+}
+
+enum iot_err ingest__process_batch_ev(struct ingest_store *store, struct ingest_metrics *m,
+                                      struct ingest_msg *const *msgs, size_t n,
+                                      ingest_commit_fn hook, void *hook_ctx,
+                                      ingest_events_fn ev_fn, void *ev_ctx)
+{
     if (!store || !m || (!msgs && n))
         return IOT_ERR_INVAL;
     struct batch_delta d;
     memset(&d, 0, sizeof d);
     struct receipt_buf rb = {0};
+    struct ev_buf eb = {0};
     enum iot_err rc = ingest_store_begin(store);
     if (rc != IOT_OK)
         return rc;
     for (size_t i = 0; i < n && rc == IOT_OK; i++)
-        rc = handle_one(store, msgs[i], &d, hook ? &rb : NULL);
+        rc = handle_one(store, msgs[i], &d, hook ? &rb : NULL, ev_fn ? &eb : NULL);
     if (rc == IOT_OK)
         rc = ingest_store_commit(store);
     else
@@ -273,8 +351,14 @@ enum iot_err ingest__process_batch(struct ingest_store *store, struct ingest_met
                 (unsigned long long)d.dead);
         if (hook)
             call_hook(&rb, hook, hook_ctx);
+        if (ev_fn && eb.n) {
+            for (size_t i = 0; i < eb.n; i++) /* eb.dec may have moved while growing */
+                eb.ev[i].device_id = eb.dec[i].device_id;
+            ev_fn(ev_ctx, eb.ev, eb.n);
+        }
     }
     receipt_buf_free(&rb);
+    ev_buf_free(&eb);
     return rc;
 }
 
@@ -343,6 +427,14 @@ static bool is_stopping(struct ingest_service *s)
     return c;
 }
 
+/* Worker thread, after a commit: results and presence to the commands, everything to the event
+ * stream (ingest_events.c). */
+static void on_batch_events(void *ctx, const struct ingest_event *ev, size_t n)
+{
+    struct ingest_service *s = ctx;
+    ingest__route_events(s->commands, s->api, ev, n);
+}
+
 /* Storage errors keep the batch in memory and retry: the queue then fills and backpressure reaches
  * the broker, which keeps queueing for our persistent session. When stopping, a failing store gets
  * RETRIES_WHEN_STOPPING attempts in all; what is left then is abandoned (devices re-send samples
@@ -355,8 +447,8 @@ static void store_with_retry(struct ingest_service *s, struct ingest_msg **batch
             IOT_LOG(IOT_LOG_ERROR, "storage failing while stopping: %zu messages not stored", n);
             return;
         }
-        enum iot_err rc = ingest__process_batch(&s->store, &s->metrics, batch, n, s->hook,
-                                                s->hook_ctx);
+        enum iot_err rc = ingest__process_batch_ev(&s->store, &s->metrics, batch, n, s->hook,
+                                                   s->hook_ctx, on_batch_events, s);
         if (rc == IOT_OK) {
             if (atomic_exchange(&s->store_failing, 0))
                 IOT_LOG(IOT_LOG_INFO, "storage '%s' works again", s->cfg.storage);
@@ -432,6 +524,16 @@ static void on_mqtt_state(void *ctx, bool connected)
 {
     struct ingest_service *s = ctx;
     atomic_store(&s->metrics.mqtt_connected, connected ? 1 : 0);
+    if (connected && s->commands)
+        commands_on_connected(s->commands);
+}
+
+/* Paho's thread. Receipts publish with token 0; commands and desired states use non-zero tokens. */
+static void on_mqtt_published(void *ctx, uint64_t token, bool ok)
+{
+    struct ingest_service *s = ctx;
+    if (token && s->commands)
+        commands_on_published(s->commands, token, ok);
 }
 
 static bool is_ready(void *ctx, char *why, size_t cap)
@@ -490,6 +592,10 @@ enum iot_err ingest_service_create(const struct cloud_config *cfg, struct ingest
         goto out;
     atomic_store(&s->metrics.storage_open, 1);
     IOT_LOG(IOT_LOG_INFO, "storage: SQLite '%s' (WAL, synchronous=NORMAL)", cfg->storage);
+    json_util_init();
+    rc = commands_create(&s->cfg, &s->metrics, &s->commands);
+    if (rc != IOT_OK)
+        goto out;
 
     if (pthread_create(&s->worker, NULL, worker_main, s) != 0) {
         IOT_LOG(IOT_LOG_ERROR, "cannot start the ingest worker thread");
@@ -499,20 +605,29 @@ enum iot_err ingest_service_create(const struct cloud_config *cfg, struct ingest
     s->worker_started = true;
 
     if (cfg->http.port) {
-        struct http_app app = {
-            .metrics = &s->metrics, .ready = is_ready, .ctx = s, .token = s->cfg.http.token};
+        rc = api_create(&s->cfg, &s->metrics, s->commands, &s->api);
+        if (rc != IOT_OK)
+            goto out;
+        commands_set_listener(s->commands, api_on_command_change, s->api);
+        struct http_app app = {.metrics = &s->metrics, .ready = is_ready, .ctx = s,
+                               .api = s->api, .max_body = cfg->http.max_body,
+                               .connection_limit = cfg->http.connection_limit};
         rc = http_server_start(cfg->http.listen, cfg->http.port, &app, &s->http);
         if (rc != IOT_OK)
             goto out;
-        IOT_LOG(IOT_LOG_INFO, "HTTP on %s:%u (/healthz, /readyz, /metrics)", cfg->http.listen,
+        IOT_LOG(IOT_LOG_INFO, "HTTP on %s:%u (/healthz, /readyz, /metrics, /v1)", cfg->http.listen,
                 (unsigned)cfg->http.port);
     } else {
         IOT_LOG(IOT_LOG_INFO, "HTTP disabled ([http] port = 0)");
     }
 
-    struct ingest_mqtt_handlers h = {.on_message = on_mqtt_message, .on_state = on_mqtt_state,
-                                     .ctx = s};
+    struct ingest_mqtt_handlers h = {
+        .on_message = on_mqtt_message, .on_state = on_mqtt_state,
+        .on_published = on_mqtt_published, .ctx = s,
+        .suffixes = {"telemetry", "status", "responses", "state/reported"}};
     rc = ingest_mqtt_create(&s->cfg.mqtt, &h, &s->mqtt);
+    if (rc == IOT_OK)
+        commands_set_mqtt(s->commands, s->mqtt);
 out:
     if (rc != IOT_OK) {
         ingest_service_destroy(s);
@@ -568,6 +683,7 @@ enum iot_err ingest_service_run(struct ingest_service *s, struct plat_event *wak
     uint64_t last_summary = plat_mono_ms();
     uint64_t last_received = 0;
     __atomic_store_n(&s->wake, wake, __ATOMIC_RELEASE);
+    commands_set_wake(s->commands, wake);
     /* Receipts are due at most every receipt_interval_ms per device: wake often enough for that. */
     uint32_t tick_ms = s->cfg.mqtt.receipt_interval_ms / 2;
     tick_ms = tick_ms < 10 ? 10 : tick_ms > 250 ? 250 : tick_ms;
@@ -580,7 +696,9 @@ enum iot_err ingest_service_run(struct ingest_service *s, struct plat_event *wak
             log_summary(s, &last_received);
             last_summary = now;
         }
-        (void)plat_event_wait(wake, tick_ms);
+        uint32_t wait_ms = commands_tick(s->commands);
+        api_tick(s->api, plat_mono_ms());
+        (void)plat_event_wait(wake, wait_ms < tick_ms ? wait_ms : tick_ms);
     }
     IOT_LOG(IOT_LOG_INFO, "shutting down (signal %d): no new messages, draining %llu queued",
             *stop_flag, (unsigned long long)atomic_load(&s->metrics.queue_depth));
@@ -590,6 +708,7 @@ enum iot_err ingest_service_run(struct ingest_service *s, struct plat_event *wak
     if (ingest_mqtt_connected(s->mqtt))
         receipts_flush(s->receipts, UINT64_MAX / 2, send_receipt, s);
     ingest_mqtt_disconnect(s->mqtt, DISCONNECT_TIMEOUT_MS);
+    commands_set_wake(s->commands, NULL);
     __atomic_store_n(&s->wake, NULL, __ATOMIC_RELEASE);
     return IOT_OK;
 }
@@ -615,8 +734,12 @@ void ingest_service_destroy(struct ingest_service *s)
     }
     if (s->worker_started)
         pthread_join(s->worker, NULL);
-    http_server_stop(s->http);
+    http_server_stop(s->http); /* answers waiting long-polls, ends event streams */
     s->http = NULL;
+    api_destroy(s->api);
+    s->api = NULL;
+    commands_destroy(s->commands); /* stops webhooks; pending ones resume at the next start */
+    s->commands = NULL;
     if (s->store.ops) {
         IOT_LOG(IOT_LOG_INFO, "stored %llu samples (%llu duplicate), %llu dead letters; closing '%s'",
                 (unsigned long long)atomic_load(&s->metrics.samples_stored),

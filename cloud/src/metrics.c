@@ -28,6 +28,19 @@ void ingest_metrics_init(struct ingest_metrics *m)
     atomic_init(&m->queue_capacity, 0);
     atomic_init(&m->mqtt_connected, 0);
     atomic_init(&m->storage_open, 0);
+    atomic_init(&m->reported_states, 0);
+    atomic_init(&m->command_results, 0);
+    for (int i = 0; i < CMD_STATE_COUNT; i++)
+        atomic_init(&m->commands_by_state[i], 0);
+    atomic_init(&m->command_results_unmatched, 0);
+    atomic_init(&m->command_results_late, 0);
+    atomic_init(&m->webhooks_tried, 0);
+    atomic_init(&m->webhooks_delivered, 0);
+    atomic_init(&m->webhooks_failed_tries, 0);
+    atomic_init(&m->webhooks_gave_up, 0);
+    atomic_init(&m->sse_clients, 0);
+    atomic_init(&m->sse_dropped, 0);
+    atomic_init(&m->longpolls_waiting, 0);
 }
 
 struct sbuf {
@@ -117,6 +130,37 @@ enum iot_err ingest_metrics_render(const struct ingest_metrics *m, char **out, s
            (uint64_t)atomic_load(&m->mqtt_connected));
     metric(&b, "iot_cloud_storage_open", "gauge", "1 when the storage is open",
            (uint64_t)atomic_load(&m->storage_open));
+    metric(&b, "iot_cloud_reported_states_total", "counter", "Valid ReportedState messages committed",
+           atomic_load(&m->reported_states));
+    metric(&b, "iot_cloud_command_results_total", "counter", "Valid CommandResult messages received",
+           atomic_load(&m->command_results));
+    sb_printf(&b, "# HELP iot_cloud_commands_total Command state transitions, by the state entered\n"
+                  "# TYPE iot_cloud_commands_total counter\n");
+    for (int i = 0; i < CMD_STATE_COUNT; i++)
+        sb_printf(&b, "iot_cloud_commands_total{state=\"%s\"} %llu\n",
+                  cmd_state_name((enum cmd_state)i),
+                  (unsigned long long)atomic_load(&m->commands_by_state[i]));
+    metric(&b, "iot_cloud_command_results_unmatched_total", "counter",
+           "Command results for an unknown command or another device's",
+           atomic_load(&m->command_results_unmatched));
+    metric(&b, "iot_cloud_command_results_late_total", "counter",
+           "Command results that arrived after the command ended",
+           atomic_load(&m->command_results_late));
+    metric(&b, "iot_cloud_webhooks_tried_total", "counter", "Webhook tries started",
+           atomic_load(&m->webhooks_tried));
+    metric(&b, "iot_cloud_webhooks_delivered_total", "counter", "Webhooks answered with 2xx",
+           atomic_load(&m->webhooks_delivered));
+    metric(&b, "iot_cloud_webhooks_failed_total", "counter",
+           "Webhook tries that failed (non-2xx or transport error)",
+           atomic_load(&m->webhooks_failed_tries));
+    metric(&b, "iot_cloud_webhooks_gave_up_total", "counter",
+           "Webhooks abandoned after the last try", atomic_load(&m->webhooks_gave_up));
+    metric(&b, "iot_cloud_sse_clients", "gauge", "Open event streams",
+           atomic_load(&m->sse_clients));
+    metric(&b, "iot_cloud_sse_dropped_total", "counter", "Event streams dropped as too slow",
+           atomic_load(&m->sse_dropped));
+    metric(&b, "iot_cloud_longpolls_waiting", "gauge", "Long-polls waiting for a command",
+           atomic_load(&m->longpolls_waiting));
     if (b.failed) {
         iot_free(b.p);
         return IOT_ERR_NOMEM;

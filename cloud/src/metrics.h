@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cmd_state.h"
 #include "iot/err.h"
 #include "validate.h"
 
@@ -28,6 +29,19 @@ struct ingest_metrics {
     atomic_uint_fast64_t queue_capacity;      /**< gauge */
     atomic_int mqtt_connected;                /**< gauge 0/1 */
     atomic_int storage_open;                  /**< gauge 0/1 */
+    atomic_uint_fast64_t reported_states;     /**< valid ReportedState messages committed */
+    atomic_uint_fast64_t command_results;     /**< valid CommandResult messages received */
+    /* The HTTP API (issue 4) */
+    atomic_uint_fast64_t commands_by_state[CMD_STATE_COUNT]; /**< transitions into each state */
+    atomic_uint_fast64_t command_results_unmatched; /**< unknown command or another device's */
+    atomic_uint_fast64_t command_results_late;      /**< the command was already terminal */
+    atomic_uint_fast64_t webhooks_tried;       /**< tries started */
+    atomic_uint_fast64_t webhooks_delivered;   /**< webhooks answered 2xx */
+    atomic_uint_fast64_t webhooks_failed_tries; /**< tries that failed */
+    atomic_uint_fast64_t webhooks_gave_up;     /**< webhooks abandoned after max_tries */
+    atomic_uint_fast64_t sse_clients;          /**< gauge */
+    atomic_uint_fast64_t sse_dropped;          /**< slow clients dropped */
+    atomic_uint_fast64_t longpolls_waiting;    /**< gauge */
 };
 
 /** @brief Zero all counters. */

@@ -10,8 +10,9 @@
 
 #include "iot/log.h"
 #include "iot/mem.h"
+#include "json_util.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
 
 /* Exact schema: test scripts and operators query these tables with the sqlite3 CLI. */
@@ -33,6 +34,26 @@ static const char schema_sql[] =
     " UNIQUE(device_id, epoch, first, last));"
     "PRAGMA user_version = 1;";
 
+/* Version 2: the HTTP API (issue 4): reported state on the device row, desired state, commands.
+ * JSON columns hold objects/arrays written with SQLite's JSON1 functions or cJSON. */
+static const char schema_v2_sql[] =
+    "ALTER TABLE devices ADD COLUMN reported_version INTEGER;"
+    "ALTER TABLE devices ADD COLUMN reported_settings TEXT;"
+    "ALTER TABLE devices ADD COLUMN reported_ms INTEGER;"
+    "CREATE INDEX samples_by_time ON samples(device_id, time_ms);"
+    "CREATE TABLE desired_state(device_id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+    " settings TEXT NOT NULL, updated_ms INTEGER NOT NULL, published INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE commands(id TEXT PRIMARY KEY, device_id TEXT NOT NULL, name TEXT NOT NULL,"
+    " params TEXT NOT NULL, state TEXT NOT NULL, created_ms INTEGER NOT NULL,"
+    " expires_ms INTEGER NOT NULL, timeout_s INTEGER NOT NULL, callback_url TEXT,"
+    " idempotency_key TEXT, payload BLOB NOT NULL, history TEXT NOT NULL, result TEXT,"
+    " webhook_state TEXT, webhook_tries TEXT, updated_ms INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX commands_idem ON commands(device_id, idempotency_key)"
+    " WHERE idempotency_key IS NOT NULL;"
+    "CREATE INDEX commands_active ON commands(state, expires_ms);"
+    "CREATE INDEX commands_by_device ON commands(device_id, created_ms);"
+    "PRAGMA user_version = 2;";
+
 enum stmt_id {
     ST_BEGIN,
     ST_COMMIT,
@@ -44,6 +65,7 @@ enum stmt_id {
     ST_DEV_GET,
     ST_DEV_PRESENCE,
     ST_INS_DEAD,
+    ST_DEV_REPORTED,
     ST_COUNT
 };
 
@@ -74,6 +96,15 @@ static const char *const stmt_sql[ST_COUNT] = {
         " presence_ms = excluded.presence_ms, presence_reason = excluded.presence_reason",
     [ST_INS_DEAD] = "INSERT INTO dead_letters(received_ms, topic, reason, detail, payload)"
                     " VALUES(?1, ?2, ?3, ?4, ?5)",
+    /* The highest version wins; the same version again (a re-report after a restart) refreshes. */
+    [ST_DEV_REPORTED] =
+        "INSERT INTO devices(device_id, last_seen_ms, reported_version, reported_settings,"
+        " reported_ms) VALUES(?1, ?2, ?3, ?4, ?2)"
+        " ON CONFLICT(device_id) DO UPDATE SET"
+        " last_seen_ms = max(coalesce(last_seen_ms, 0), excluded.last_seen_ms),"
+        " reported_version = excluded.reported_version,"
+        " reported_settings = excluded.reported_settings, reported_ms = excluded.reported_ms"
+        " WHERE reported_version IS NULL OR reported_version <= excluded.reported_version",
 };
 
 struct sqlite_store {
@@ -266,6 +297,28 @@ static enum iot_err sq_put_dead_letter(void *ctx, const struct ingest_dead_lette
     return step_done(s, ST_INS_DEAD);
 }
 
+static enum iot_err sq_put_reported(void *ctx, const Iot__V1__ReportedState *r, int64_t received_ms)
+{
+    struct sqlite_store *s = ctx;
+    cJSON *obj = cJSON_CreateObject();
+    if (!obj)
+        return IOT_ERR_NOMEM;
+    JSON_ADD_PB_MAP(obj, r->settings, r->n_settings);
+    char *json = cJSON_PrintUnformatted(obj);
+    cJSON_Delete(obj);
+    if (!json)
+        return IOT_ERR_NOMEM;
+    enum iot_err rc;
+    sqlite3_stmt *st = s->st[ST_DEV_REPORTED];
+    sqlite3_bind_text(st, 1, r->device_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, received_ms);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)r->version);
+    sqlite3_bind_text(st, 4, json, -1, SQLITE_STATIC);
+    rc = step_done(s, ST_DEV_REPORTED);
+    cJSON_free(json);
+    return rc;
+}
+
 static void sq_close(void *ctx)
 {
     struct sqlite_store *s = ctx;
@@ -289,6 +342,7 @@ static const struct ingest_store_ops sqlite_ops = {
     .put_telemetry = sq_put_telemetry,
     .put_presence = sq_put_presence,
     .put_dead_letter = sq_put_dead_letter,
+    .put_reported = sq_put_reported,
     .close = sq_close,
 };
 
@@ -353,7 +407,23 @@ static enum iot_err setup_db(struct sqlite_store *s)
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
             return IOT_ERR_IO;
         }
-        IOT_LOG(IOT_LOG_INFO, "storage '%s': created schema version %d", s->path, SCHEMA_VERSION);
+        IOT_LOG(IOT_LOG_INFO, "storage '%s': created schema version 1", s->path);
+        version = 1;
+    }
+    if (version == 1) {
+        rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, schema_v2_sql, NULL, NULL, &msg);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg);
+        if (rc != SQLITE_OK) {
+            IOT_LOG(IOT_LOG_ERROR, "storage '%s': upgrading the schema to version 2 failed: %s",
+                    s->path, msg ? msg : sqlite3_errmsg(s->db));
+            sqlite3_free(msg);
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return IOT_ERR_IO;
+        }
+        IOT_LOG(IOT_LOG_INFO, "storage '%s': schema version %d", s->path, SCHEMA_VERSION);
     }
     for (int i = 0; i < ST_COUNT; i++) {
         rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);

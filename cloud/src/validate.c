@@ -24,6 +24,8 @@ static const char *const reason_names[INGEST_REASON_COUNT] = {
     [INGEST_REASON_NON_FINITE_VALUE] = "non_finite_value",
     [INGEST_REASON_BAD_DROPPED_RANGE] = "bad_dropped_range",
     [INGEST_REASON_BAD_PRESENCE] = "bad_presence",
+    [INGEST_REASON_BAD_RESULT] = "bad_result",
+    [INGEST_REASON_BAD_REPORTED] = "bad_reported",
 };
 
 const char *ingest_reason_name(enum ingest_reason r)
@@ -164,6 +166,68 @@ enum iot_err ingest_validate_presence(const Iot__V1__Presence *p, const char *to
     return IOT_OK;
 }
 
+static bool text_ok(const char *s, size_t max)
+{
+    size_t n = 0;
+    for (; s && s[n]; n++)
+        if (n >= max)
+            return false;
+    return true;
+}
+
+enum iot_err ingest_validate_result(const Iot__V1__CommandResult *r, const char *topic_id,
+                                    struct ingest_reject *rej)
+{
+    char buf[IOT_DEVICE_ID_MAX + 1];
+    if (!r || !topic_id || !rej)
+        return IOT_ERR_INVAL;
+    if (!r->device_id || strcmp(r->device_id, topic_id) != 0)
+        return reject(rej, INGEST_REASON_ID_MISMATCH, "payload device_id '%s' != topic id '%s'",
+                      safe_str(r->device_id, buf, sizeof buf), topic_id);
+    if (!r->command_id || !r->command_id[0] || !text_ok(r->command_id, 128))
+        return reject(rej, INGEST_REASON_BAD_RESULT, "command_id empty or longer than 128 bytes");
+    if (r->status < IOT__V1__COMMAND_RESULT__STATUS__OK ||
+        r->status > IOT__V1__COMMAND_RESULT__STATUS__BAD_SIGNATURE)
+        return reject(rej, INGEST_REASON_BAD_RESULT, "status %d unknown", (int)r->status);
+    if (!text_ok(r->message, INGEST_MAX_RESULT_MESSAGE))
+        return reject(rej, INGEST_REASON_BAD_RESULT, "message longer than %d bytes",
+                      INGEST_MAX_RESULT_MESSAGE);
+    if (r->n_outputs > INGEST_MAX_OUTPUTS)
+        return reject(rej, INGEST_REASON_BAD_RESULT, "%zu outputs (max %d)", r->n_outputs,
+                      INGEST_MAX_OUTPUTS);
+    for (size_t i = 0; i < r->n_outputs; i++)
+        if (!r->outputs[i] || !r->outputs[i]->key || !text_ok(r->outputs[i]->key, 64) ||
+            !text_ok(r->outputs[i]->value, INGEST_MAX_OUTPUT_VALUE))
+            return reject(rej, INGEST_REASON_BAD_RESULT,
+                          "output %zu: key over 64 or value over %d bytes", i,
+                          INGEST_MAX_OUTPUT_VALUE);
+    return IOT_OK;
+}
+
+enum iot_err ingest_validate_reported(const Iot__V1__ReportedState *r, const char *topic_id,
+                                      struct ingest_reject *rej)
+{
+    char buf[IOT_DEVICE_ID_MAX + 1];
+    if (!r || !topic_id || !rej)
+        return IOT_ERR_INVAL;
+    if (!r->device_id || strcmp(r->device_id, topic_id) != 0)
+        return reject(rej, INGEST_REASON_ID_MISMATCH, "payload device_id '%s' != topic id '%s'",
+                      safe_str(r->device_id, buf, sizeof buf), topic_id);
+    if (r->version > (uint64_t)INT64_MAX)
+        return reject(rej, INGEST_REASON_BAD_REPORTED, "version above 2^63");
+    if (r->n_settings > INGEST_MAX_OUTPUTS)
+        return reject(rej, INGEST_REASON_BAD_REPORTED, "%zu settings (max %d)", r->n_settings,
+                      INGEST_MAX_OUTPUTS);
+    for (size_t i = 0; i < r->n_settings; i++)
+        if (!r->settings[i] || !r->settings[i]->key || !r->settings[i]->key[0] ||
+            !text_ok(r->settings[i]->key, 64) ||
+            !text_ok(r->settings[i]->value, INGEST_MAX_SETTING_VALUE))
+            return reject(rej, INGEST_REASON_BAD_REPORTED,
+                          "setting %zu: empty key, key over 64 or value over %d bytes", i,
+                          INGEST_MAX_SETTING_VALUE);
+    return IOT_OK;
+}
+
 enum iot_err ingest_message_decode(const char *topic, const uint8_t *payload, size_t len,
                                    int64_t received_ms, struct ingest_decoded *out,
                                    struct ingest_reject *rej)
@@ -172,8 +236,10 @@ enum iot_err ingest_message_decode(const char *topic, const uint8_t *payload, si
         return IOT_ERR_INVAL;
     memset(out, 0, sizeof *out);
     if (iot_topic_parse(topic, out->device_id, &out->kind) != IOT_OK ||
-        (out->kind != IOT_TOPIC_TELEMETRY && out->kind != IOT_TOPIC_STATUS))
-        return reject(rej, INGEST_REASON_UNKNOWN_TOPIC, "not devices/{id}/telemetry or /status");
+        (out->kind != IOT_TOPIC_TELEMETRY && out->kind != IOT_TOPIC_STATUS &&
+         out->kind != IOT_TOPIC_RESPONSES && out->kind != IOT_TOPIC_REPORTED))
+        return reject(rej, INGEST_REASON_UNKNOWN_TOPIC,
+                      "not devices/{id}/telemetry, /status, /responses or /state/reported");
     if (len > IOT_MAX_PAYLOAD)
         return reject(rej, INGEST_REASON_OVERSIZE, "payload %zu bytes > %u", len, IOT_MAX_PAYLOAD);
 
@@ -183,11 +249,21 @@ enum iot_err ingest_message_decode(const char *topic, const uint8_t *payload, si
         if (!out->telemetry)
             return reject(rej, INGEST_REASON_DECODE_FAILED, "not a TelemetryBatch (%zu bytes)", len);
         rc = ingest_validate_telemetry(out->telemetry, out->device_id, received_ms, rej);
-    } else {
+    } else if (out->kind == IOT_TOPIC_STATUS) {
         out->presence = iot__v1__presence__unpack(iot_pb_allocator(), len, payload);
         if (!out->presence)
             return reject(rej, INGEST_REASON_DECODE_FAILED, "not a Presence (%zu bytes)", len);
         rc = ingest_validate_presence(out->presence, out->device_id, rej);
+    } else if (out->kind == IOT_TOPIC_RESPONSES) {
+        out->result = iot__v1__command_result__unpack(iot_pb_allocator(), len, payload);
+        if (!out->result)
+            return reject(rej, INGEST_REASON_DECODE_FAILED, "not a CommandResult (%zu bytes)", len);
+        rc = ingest_validate_result(out->result, out->device_id, rej);
+    } else {
+        out->reported = iot__v1__reported_state__unpack(iot_pb_allocator(), len, payload);
+        if (!out->reported)
+            return reject(rej, INGEST_REASON_DECODE_FAILED, "not a ReportedState (%zu bytes)", len);
+        rc = ingest_validate_reported(out->reported, out->device_id, rej);
     }
     if (rc != IOT_OK)
         ingest_decoded_free(out);
@@ -202,6 +278,12 @@ void ingest_decoded_free(struct ingest_decoded *d)
         iot__v1__telemetry_batch__free_unpacked(d->telemetry, iot_pb_allocator());
     if (d->presence)
         iot__v1__presence__free_unpacked(d->presence, iot_pb_allocator());
+    if (d->result)
+        iot__v1__command_result__free_unpacked(d->result, iot_pb_allocator());
+    if (d->reported)
+        iot__v1__reported_state__free_unpacked(d->reported, iot_pb_allocator());
     d->telemetry = NULL;
     d->presence = NULL;
+    d->result = NULL;
+    d->reported = NULL;
 }

@@ -35,6 +35,8 @@ enum ingest_reason {
     INGEST_REASON_NON_FINITE_VALUE,
     INGEST_REASON_BAD_DROPPED_RANGE,
     INGEST_REASON_BAD_PRESENCE,
+    INGEST_REASON_BAD_RESULT,   /**< CommandResult without command id, bad status or sizes */
+    INGEST_REASON_BAD_REPORTED, /**< ReportedState with bad settings */
     INGEST_REASON_COUNT
 };
 
@@ -46,12 +48,19 @@ struct ingest_reject {
     char detail[160]; /**< for humans: which field, which value */
 };
 
-/** A decoded, validated message. Exactly one of telemetry / presence is set. */
+#define INGEST_MAX_OUTPUTS 64          /**< CommandResult outputs / ReportedState settings */
+#define INGEST_MAX_OUTPUT_VALUE 16384  /**< bytes of one output value */
+#define INGEST_MAX_SETTING_VALUE 1024  /**< bytes of one reported setting */
+#define INGEST_MAX_RESULT_MESSAGE 1024 /**< bytes of CommandResult.message */
+
+/** A decoded, validated message. Exactly one of telemetry / presence / result / reported is set. */
 struct ingest_decoded {
     enum iot_topic_kind kind;
     char device_id[IOT_DEVICE_ID_MAX + 1];
     Iot__V1__TelemetryBatch *telemetry;
     Iot__V1__Presence *presence;
+    Iot__V1__CommandResult *result;     /**< devices/{id}/responses */
+    Iot__V1__ReportedState *reported;   /**< devices/{id}/state/reported */
 };
 
 /**
@@ -81,6 +90,20 @@ enum iot_err ingest_validate_telemetry(const Iot__V1__TelemetryBatch *b, const c
  * @return IOT_OK, IOT_ERR_MALFORMED (@p rej says why)
  */
 enum iot_err ingest_validate_presence(const Iot__V1__Presence *p, const char *topic_id,
+                                      struct ingest_reject *rej);
+
+/**
+ * @brief Validate a decoded CommandResult against the topic's device id.
+ * @return IOT_OK, IOT_ERR_MALFORMED (@p rej says why)
+ */
+enum iot_err ingest_validate_result(const Iot__V1__CommandResult *r, const char *topic_id,
+                                    struct ingest_reject *rej);
+
+/**
+ * @brief Validate a decoded ReportedState against the topic's device id.
+ * @return IOT_OK, IOT_ERR_MALFORMED (@p rej says why)
+ */
+enum iot_err ingest_validate_reported(const Iot__V1__ReportedState *r, const char *topic_id,
                                       struct ingest_reject *rej);
 
 #endif

@@ -175,8 +175,9 @@ CONF
 iot_sql() { sqlite3 -cmd '.timeout 5000' "$1" "$2"; }
 
 # iot_metric HTTP_PORT NAME: the value of a Prometheus counter from iot-cloud's /metrics.
+# awk reads to the end: exiting early makes curl fail writing (error 23) under pipefail.
 iot_metric() {
-    curl -fsS "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n { print $2; exit }'
+    curl -fsS "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n && !found { print $2; found = 1 }'
 }
 
 # mosquitto client TLS args for identity FILEBASE (path without .crt/.key) against PKI DIR

@@ -33,7 +33,30 @@ struct cloud_mqtt_config {
 struct cloud_http_config {
     char listen[64];            /**< numeric IPv4/IPv6 address to bind */
     uint16_t port;              /**< 0 = HTTP disabled */
-    char token[256];            /**< bearer token of the /v1 API (later issue); not used by /healthz, /metrics */
+    char token[256];            /**< bearer token of the /v1 API; empty: every /v1 request gets 401 */
+    uint32_t max_body;          /**< largest request body, bytes (413 above) */
+    uint32_t connection_limit;  /**< most simultaneous HTTP connections (long-polls, SSE included) */
+};
+
+struct cloud_commands_config {
+    char signing_key_file[CLOUD_PATH_MAX]; /**< PEM P-256 private key (iot-pki's cmd-sign.key); empty:
+                                                POST .../commands answers 503 */
+    char key_id[CLOUD_NAME_MAX + 1];       /**< SignedCommand.key_id */
+    uint32_t default_timeout_s;            /**< timeout_s when the request has none */
+    uint32_t max_timeout_s;                /**< largest timeout_s accepted */
+};
+
+struct cloud_webhooks_config {
+    char secret[256];     /**< HMAC-SHA256 key of X-Signature; empty: webhooks are not signed */
+    uint32_t max_tries;   /**< tries per webhook before giving up */
+    uint32_t backoff_ms;  /**< wait before the 2nd try; doubles for each further try */
+    uint32_t timeout_ms;  /**< per try */
+};
+
+struct cloud_sse_config {
+    uint32_t buffer_bytes; /**< per-client buffer; a client that falls further behind is dropped */
+    uint32_t heartbeat_s;  /**< comment line sent to idle clients */
+    uint32_t max_clients;  /**< more get 503 */
 };
 
 struct cloud_config {
@@ -42,6 +65,9 @@ struct cloud_config {
     char instance[CLOUD_NAME_MAX + 1];
     struct cloud_mqtt_config mqtt;
     struct cloud_http_config http;
+    struct cloud_commands_config commands;
+    struct cloud_webhooks_config webhooks;
+    struct cloud_sse_config sse;
     enum iot_log_level log_level;
 };
 
@@ -57,7 +83,8 @@ void cloud_config_defaults(struct cloud_config *cfg);
 enum iot_err cloud_config_load(const char *path, struct cloud_config *cfg, char *errbuf, size_t errlen);
 
 /**
- * @brief Start-up check that the required TLS files are set and readable.
+ * @brief Start-up check that the required TLS files (and the command-signing key, when set) are
+ * set and readable.
  * @return IOT_OK, IOT_ERR_INVAL (a required option is empty), IOT_ERR_NOT_FOUND (a file is unreadable;
  * @p errbuf names it)
  */

@@ -52,6 +52,9 @@ struct ingest_store_ops {
                                  enum ingest_presence_result *res);
     /** @return IOT_OK, IOT_ERR_IO */
     enum iot_err (*put_dead_letter)(void *ctx, const struct ingest_dead_letter *dl);
+    /** Store a validated ReportedState on the device row (created when unknown) unless a higher
+     *  version is already stored. @return IOT_OK, IOT_ERR_IO, IOT_ERR_NOMEM */
+    enum iot_err (*put_reported)(void *ctx, const Iot__V1__ReportedState *r, int64_t received_ms);
     /** Close and free the backend (NULL-safe through ingest_store_close). */
     void (*close)(void *ctx);
 };
@@ -63,7 +66,7 @@ struct ingest_store {
 
 /**
  * @brief Open (creating if needed) a SQLite database in WAL mode with synchronous=NORMAL, and create
- * or check the schema (PRAGMA user_version = 1).
+ * or upgrade the schema (PRAGMA user_version = 2; version 1 gains the API tables).
  * @return IOT_OK, IOT_ERR_IO (cannot open or not a database; logged with the path),
  * IOT_ERR_INVAL (schema of a newer version), IOT_ERR_NOMEM
  */
@@ -90,6 +93,12 @@ static inline enum iot_err ingest_store_put_dead_letter(struct ingest_store *s,
                                                         const struct ingest_dead_letter *dl)
 {
     return s->ops->put_dead_letter(s->ctx, dl);
+}
+static inline enum iot_err ingest_store_put_reported(struct ingest_store *s,
+                                                     const Iot__V1__ReportedState *r,
+                                                     int64_t received_ms)
+{
+    return s->ops->put_reported(s->ctx, r, received_ms);
 }
 /** @brief Close the store; no-op when it was never opened. */
 static inline void ingest_store_close(struct ingest_store *s)

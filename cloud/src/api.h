@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The /v1 HTTP API (DESIGN.md "Cloud HTTP API"): routing, bearer-token check, JSON errors,
+ * command routes with long-poll, registry and telemetry reads, and the event stream. Runs on MHD's
+ * thread, except the event entry points, which any thread may call. */
+#ifndef INGEST_API_H
+#define INGEST_API_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cmd_state.h"
+#include "commands.h"
+#include "http_server.h"
+#include "ingest/config.h"
+#include "iot/err.h"
+#include "json_util.h"
+#include "metrics.h"
+
+/** Longest long-poll (GET /v1/commands/{cid}?wait=S). */
+#define API_WAIT_MAX_S 60
+
+struct api;
+
+/**
+ * @brief Open the API's read connection to the storage and its event hub. @p cfg is copied;
+ * @p metrics and @p commands must outlive it.
+ * @return IOT_OK, IOT_ERR_IO, IOT_ERR_NOMEM
+ */
+enum iot_err api_create(const struct cloud_config *cfg, struct ingest_metrics *metrics,
+                        struct commands *commands, struct api **out);
+/** @brief Free (NULL-safe), after the HTTP server stopped. */
+void api_destroy(struct api *a);
+
+/** @brief Route and answer (or suspend) one request (MHD's thread). */
+void api_handle(struct api *a, struct http_request *r);
+/** @brief Stopping: answer every waiting long-poll, end every stream, suspend nothing more. */
+void api_quiesce(struct api *a);
+/** @brief Long-poll deadlines and SSE heartbeats (main loop). */
+void api_tick(struct api *a, uint64_t now_mono_ms);
+
+/** @brief Commands listener (commands_set_listener): long-polls and "command" events. */
+void api_on_command_change(void *ctx, const char *cid, const char *device_id, enum cmd_state st,
+                           int64_t at_ms);
+/** @brief Send an event to the stream clients (takes ownership of @p data; any thread). */
+void api_event(struct api *a, const char *event, const char *device, cJSON *data);
+/** @brief True when someone listens to events (skip building them otherwise). */
+bool api_events_wanted(struct api *a);
+
+/* api_data.c: registry and telemetry reads over the API's read connection (MHD's thread). */
+struct api_db;
+enum iot_err api_db_open(const char *path, struct api_db **out);
+void api_db_close(struct api_db *d);
+/** GET /v1/devices */
+void api_db_devices(struct api_db *d, struct http_request *r);
+/** GET /v1/devices/{id} */
+void api_db_device(struct api_db *d, struct http_request *r, const char *id);
+/** GET /v1/devices/{id}/telemetry */
+void api_db_telemetry(struct api_db *d, struct http_request *r, const char *id);
+
+/**
+ * @brief Strict decimal integer in [@p min, @p max] (api_data.c; shared with api.c).
+ * @return false when @p s is NULL, empty, not a number, or out of range
+ */
+bool api_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+#endif
