@@ -18,6 +18,7 @@
 #include "iot/mem.h"
 #include "iot/plat_crypto.h"
 #include "iot/plat_event.h"
+#include "iot/plat_service.h"
 #include "iot/topic.h"
 #include "sensors.h"
 #include "state.h"
@@ -196,6 +197,8 @@ static enum iot_err publish_batch(struct agent *a, bool live)
 {
     struct agent_store_rec recs[1000];
     size_t n = 0, max = a->cfg.batch_max < 1000 ? a->cfg.batch_max : 1000;
+    if (a->n_telemetry_out >= a->cfg.inflight)
+        return IOT_ERR_AGAIN; /* no window: do not read the store for nothing */
     if (live)
         agent_store_peek_live(&a->store, recs, max, &n);
     else
@@ -686,10 +689,26 @@ enum iot_err agent_step(struct agent *a, uint32_t *wait_ms)
 enum agent_exit agent_run(struct agent *a)
 {
     uint32_t wait_ms;
+    /* Under systemd (Type=notify, WatchdogSec): ready once configured and the store is open (being
+     * offline is a normal state, not a failed start); keep-alives come from this loop only, so a
+     * hung loop gets the agent restarted. All no-ops elsewhere. */
+    uint32_t wd_ms = plat_service_watchdog_ms() / 2;
+    uint64_t next_wd = 0;
+    plat_service_ready();
     while (agent_step(a, &wait_ms) == IOT_OK) {
+        if (wd_ms) {
+            uint64_t now = now_mono(a);
+            if (now >= next_wd) {
+                plat_service_watchdog();
+                next_wd = now + wd_ms;
+            }
+            if (wait_ms > wd_ms)
+                wait_ms = wd_ms;
+        }
         if (wait_ms > 0)
             plat_event_wait(a->ev, wait_ms);
     }
+    plat_service_stopping();
     log_stats(a);
     return a->exit_status;
 }

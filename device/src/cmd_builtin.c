@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Built-in commands: ping, get_state, set_interval, sample_now, restart, and the simulated
- * smart-home devices (set_setpoint, plug_on, plug_off, plug). They run on the agent's loop and return
+ * smart-home devices (set_setpoint, plug_on, plug_off, plug, light_on, light_off, set_brightness). They run on the agent's loop and return
  * at once; they reach the agent only through the agent__* seam. Bad params: ERROR, code 22. */
 #define IOT_LOG_TAG "agent.builtin"
 #include <errno.h>
@@ -60,6 +60,10 @@ static void do_get_state(struct agent_cmd_ctx *x, struct agent_cmd_result *r)
     if (sim) {
         agent_cmd_result_put(r, "setpoint_c", "%.1f", agent_sim_setpoint(sim));
         agent_cmd_result_put(r, "plug", "%s", agent_sim_plug(sim) ? "on" : "off");
+        double b;
+        bool on = agent_sim_light(sim, &b);
+        agent_cmd_result_put(r, "light", "%s", on ? "on" : "off");
+        agent_cmd_result_put(r, "brightness", "%.0f", b);
     }
     agent_cmd_result_put(r, "time_ms", "%" PRId64, plat_clock_wall_ms(x->clock));
 }
@@ -162,6 +166,59 @@ static void do_plug(struct agent_cmd_ctx *x, struct agent_cmd_result *r)
         bad_param(r, "state", "required, on or off");
 }
 
+/* light_on [brightness=0..100], light_off, set_brightness percent=0..100 (0 switches off). */
+static bool parse_percent(const char *v, double *out)
+{
+    char *end = NULL;
+    double p = v ? strtod(v, &end) : NAN;
+    if (!v || !*v || !end || *end || !isfinite(p) || p < 0.0 || p > 100.0)
+        return false;
+    *out = p;
+    return true;
+}
+
+static void set_light(struct agent_cmd_ctx *x, struct agent_cmd_result *r, bool on, double pct)
+{
+    struct agent_sim *sim = need_sim(x, r);
+    if (!sim)
+        return;
+    double was_b;
+    bool was = agent_sim_light(sim, &was_b);
+    agent_sim_set_light(sim, on, pct);
+    double b;
+    agent_sim_light(sim, &b);
+    ok(r, on ? "light on" : "light off");
+    agent_cmd_result_put(r, "light", "%s", on ? "on" : "off");
+    agent_cmd_result_put(r, "brightness", "%.0f", b);
+    agent_cmd_result_put(r, "previous", "%s", was ? "on" : "off");
+}
+
+static void do_light_on(struct agent_cmd_ctx *x, struct agent_cmd_result *r)
+{
+    double pct = -1;
+    const char *v = agent_cmd_param(x->cmd, "brightness");
+    if (v && !parse_percent(v, &pct)) {
+        bad_param(r, "brightness", "a number of percent in 0..100");
+        return;
+    }
+    set_light(x, r, true, pct);
+}
+
+static void do_light_off(struct agent_cmd_ctx *x, struct agent_cmd_result *r)
+{
+    set_light(x, r, false, -1);
+}
+
+static void do_set_brightness(struct agent_cmd_ctx *x, struct agent_cmd_result *r)
+{
+    double pct;
+    if (!parse_percent(agent_cmd_param(x->cmd, "percent"), &pct)) {
+        bad_param(r, "percent", "required, a number of percent in 0..100");
+        return;
+    }
+    set_light(x, r, pct > 0, pct > 0 ? pct : -1);
+}
+
 static const struct {
     const char *name;
     builtin_fn fn;
@@ -175,6 +232,9 @@ static const struct {
     {"plug_on", do_plug_on},
     {"plug_off", do_plug_off},
     {"plug", do_plug},
+    {"light_on", do_light_on},
+    {"light_off", do_light_off},
+    {"set_brightness", do_set_brightness},
 };
 
 bool agent__cmd_builtin_exists(const char *name)

@@ -29,7 +29,9 @@ struct parse {
     bool failed;
 };
 
-static const char *const sim_names[] = {"temperature", "humidity", "motion", "door", "energy"};
+/* Index i is bit 1u << i of enum agent_sim_sensor. */
+static const char *const sim_names[] = {"temperature", "humidity", "motion", "door", "energy",
+                                        "light"};
 
 static const char help_text[] =
     "Configuration file (INI); every option has a default except those marked required:\n"
@@ -52,6 +54,7 @@ static const char help_text[] =
     "              buffer_max_samples = 100000  [store] kind = memory: backlog bound in samples\n"
     "  [sensors]   linux = true               thermal zones, load, memory, uptime, network bytes\n"
     "              simulated = temperature,humidity,motion,door,energy   (empty: none)\n"
+    "                                         (also: light, a dimmable lamp)\n"
     "              seed = 0                   0 = random; else a deterministic simulation\n"
     "  [log]       level = info               error|warn|info|debug\n";
 
@@ -276,8 +279,8 @@ static int on_sensors(struct parse *p, const char *key, const char *v)
         char bad[80];
         if (!agent_config_parse_sensors(v, &c->sim_sensors, bad, sizeof bad))
             return fail(p, s, key,
-                        "unknown sensor name '%s' (known: temperature,humidity,motion,door,energy)",
-                        bad);
+                        "unknown sensor name '%s' (known: temperature,humidity,motion,door,"
+                        "energy,light)", bad);
         return 1;
     }
     if (strcmp(key, "seed") == 0)

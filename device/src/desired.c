@@ -40,7 +40,8 @@ struct agent_desired {
     size_t n_set;
 };
 
-static const char *const sim_names[] = {"temperature", "humidity", "motion", "door", "energy"};
+static const char *const sim_names[] = {"temperature", "humidity", "motion", "door", "energy",
+                                        "light"};
 #define N_SIM (sizeof sim_names / sizeof sim_names[0])
 
 /* ---------------------------------------------------------------- settings */
@@ -70,8 +71,8 @@ static enum iot_err apply_sensors(struct agent *a, const char *v, char *why, siz
     unsigned which;
     char bad[80];
     if (!agent_config_parse_sensors(v, &which, bad, sizeof bad)) {
-        snprintf(why, cap, "unknown sensor '%s' (known: temperature,humidity,motion,door,energy)",
-                 bad);
+        snprintf(why, cap,
+                 "unknown sensor '%s' (known: temperature,humidity,motion,door,energy,light)", bad);
         return IOT_ERR_INVAL;
     }
     enum iot_err rc = agent__set_sim_sensors(a, which);

@@ -28,7 +28,7 @@ struct agent_receipts {
 };
 
 /** Sent-but-unreceipted samples allowed, in full windows (inflight x batch_max). */
-#define AGENT_UNRECEIPTED_WINDOWS 20
+#define AGENT_UNRECEIPTED_WINDOWS 40
 
 /**
  * @brief May another backlog batch go? Not while AGENT_UNRECEIPTED_WINDOWS windows of samples

@@ -81,6 +81,13 @@ void agent_sim_set_setpoint(struct agent_sim *sim, double celsius);
 double agent_sim_setpoint(const struct agent_sim *sim);
 void agent_sim_set_plug(struct agent_sim *sim, bool on);
 bool agent_sim_plug(const struct agent_sim *sim);
+/** @brief Time constant (s, clamped to 1..86400) of the room temperature's approach to the setpoint
+ *  (default 600; iot-sim makes it short for tests). */
+void agent_sim_set_time_constant(struct agent_sim *sim, double seconds);
+/** @brief Switch the light; @p brightness in percent (clamped to 0..100), negative = keep. */
+void agent_sim_set_light(struct agent_sim *sim, bool on, double brightness);
+/** @brief Whether the light is on; its brightness setting (kept while off) in *@p brightness. */
+bool agent_sim_light(const struct agent_sim *sim, double *brightness);
 
 /** A small deterministic PRNG (splitmix64 seeding + xorshift64*), exposed for tests. */
 struct agent_rng {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Simulated smart-home sensors: a thermostat-controlled room (temperature, humidity), a motion sensor,
- * a door contact and a smart plug (power, cumulative energy). Deterministic for a given seed and
+ * a door contact, a smart plug (power, cumulative energy) and a dimmable light. Deterministic for a given seed and
  * sequence of read times; the state lives in struct agent_sim so commands can change it later. */
 #define IOT_LOG_TAG "agent.sim"
 #include <string.h>
@@ -15,6 +15,7 @@ struct agent_sim {
     struct agent_rng rng;
     /* room */
     double temp_c, setpoint_c;
+    double tau_s; /* time constant of the room's approach to the setpoint */
     double humidity;
     bool room_started;
     uint64_t room_last_ms;
@@ -28,6 +29,9 @@ struct agent_sim {
     double power_w, energy_wh;
     double load_w;            /* appliance currently running on the plug, 0 = none */
     uint64_t load_until_ms;
+    /* light */
+    bool light_on;
+    double brightness; /* percent, kept while off */
 };
 
 static uint64_t splitmix64(uint64_t *x)
@@ -66,7 +70,8 @@ static double noise(struct agent_rng *r, double amp)
 
 static double clamp(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* Advance the room model to now_ms: temperature relaxes toward the setpoint (time constant ~10 min),
+/* Advance the room model to now_ms: temperature relaxes toward the setpoint (time constant tau_s,
+ * 10 min by default),
  * humidity toward 45 %, both with a little noise. */
 static void room_advance(struct agent_sim *s, uint64_t now_ms)
 {
@@ -79,7 +84,7 @@ static void room_advance(struct agent_sim *s, uint64_t now_ms)
         return; /* temperature and humidity read at one instant share one step */
     double dt_s = (double)(now_ms - s->room_last_ms) / 1000.0;
     s->room_last_ms = now_ms;
-    double k = clamp(dt_s / 600.0, 0.0, 1.0);
+    double k = clamp(dt_s / s->tau_s, 0.0, 1.0);
     s->temp_c += (s->setpoint_c - s->temp_c) * k + noise(&s->rng, 0.05);
     s->temp_c = clamp(s->temp_c, -10.0, 45.0);
     s->humidity += (45.0 - s->humidity) * k * 0.5 + noise(&s->rng, 0.3);
@@ -146,6 +151,16 @@ static enum iot_err read_energy(void *ctx, uint64_t now_ms, struct agent_metrics
     return rc;
 }
 
+static enum iot_err read_light(void *ctx, uint64_t now_ms, struct agent_metrics *out)
+{
+    (void)now_ms;
+    struct agent_sim *s = ctx;
+    enum iot_err rc = agent_metrics_add(out, "light_on", s->light_on ? 1.0 : 0.0, "");
+    if (rc == IOT_OK)
+        rc = agent_metrics_add(out, "brightness", s->light_on ? s->brightness : 0.0, "%");
+    return rc;
+}
+
 enum iot_err agent_sim_create(uint64_t seed, unsigned which, struct agent_sim **sim,
                               struct agent_sensor *out, size_t cap, size_t *n_out)
 {
@@ -158,6 +173,8 @@ enum iot_err agent_sim_create(uint64_t seed, unsigned which, struct agent_sim **
     }
     agent_rng_seed(&s->rng, seed);
     s->setpoint_c = 21.0;
+    s->tau_s = 600.0;
+    s->brightness = 100.0;
     s->temp_c = 21.0 + noise(&s->rng, 3.0);
     s->humidity = 40.0 + agent_rng_unit(&s->rng) * 20.0;
     s->plug_on = true;
@@ -179,6 +196,7 @@ size_t agent_sim_sensors(struct agent_sim *sim, unsigned which, struct agent_sen
         {AGENT_SIM_MOTION, "motion", read_motion},
         {AGENT_SIM_DOOR, "door", read_door},
         {AGENT_SIM_ENERGY, "energy", read_energy},
+        {AGENT_SIM_LIGHT, "light", read_light},
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
@@ -200,3 +218,22 @@ double agent_sim_setpoint(const struct agent_sim *sim) { return sim->setpoint_c;
 void agent_sim_set_plug(struct agent_sim *sim, bool on) { sim->plug_on = on; }
 
 bool agent_sim_plug(const struct agent_sim *sim) { return sim->plug_on; }
+
+void agent_sim_set_time_constant(struct agent_sim *sim, double seconds)
+{
+    sim->tau_s = clamp(seconds, 1.0, 86400.0);
+}
+
+void agent_sim_set_light(struct agent_sim *sim, bool on, double brightness)
+{
+    sim->light_on = on;
+    if (brightness >= 0)
+        sim->brightness = clamp(brightness, 0.0, 100.0);
+}
+
+bool agent_sim_light(const struct agent_sim *sim, double *brightness)
+{
+    if (brightness)
+        *brightness = sim->brightness;
+    return sim->light_on;
+}

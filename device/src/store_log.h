@@ -10,8 +10,9 @@
  *             something changed: a power cut loses at most that window. One flush per interval (a
  *             few KiB of extra writes per flush: ~1.2 GB/day at 10 samples/s with 1 s, measured).
  *   always    fdatasync after every sample and after every saved receipt: a power cut loses nothing
- *             that was stored. Costs a flush per sample: ~0.15 ms here, 7-28 ms on an SD card (so a
- *             Pi then manages ~50-100 samples/s), and ~4 KiB written per sample.
+ *             that was stored. Costs a flush per sample: 0.15-0.5 ms on this VM (2,000-6,000
+ *             samples/s in tools/bench, against ~390,000 with never or interval), 7-28 ms on an
+ *             SD card (a Pi then manages ~50-100 samples/s), and ~4 KiB written per sample.
  * Segments are preallocated (posix_fallocate), so a data-only sync does not flush the inode, and a
  * record never straddles two segments. A torn or corrupted record fails its checksum on open: the
  * intact records around it are kept, the bad ones counted (stats.corrupt_total, a warning) and, where

@@ -257,13 +257,18 @@ static void pad_region(struct plat_lfile *f, uint64_t a, uint64_t b)
 static uint64_t nonzero_end(struct store_log *s, struct sl_win *w, const struct sl_seg *sg,
                             uint64_t a, uint64_t b)
 {
+    static const uint8_t zero[4096];
     uint64_t end = a;
     for (uint64_t q = a; q < b;) {
         if (win_load(s, w, sg, q, b) != IOT_OK || w->len == 0)
             break;
-        for (size_t i = 0; i < w->len; i++) {
-            if (w->buf[i])
-                end = q + i + 1;
+        for (size_t i = 0; i < w->len; i += sizeof zero) {
+            size_t n = w->len - i < sizeof zero ? w->len - i : sizeof zero;
+            if (memcmp(w->buf + i, zero, n) == 0)
+                continue; /* the usual case: the preallocated, unwritten tail */
+            while (n > 0 && w->buf[i + n - 1] == 0)
+                n--;
+            end = q + i + n;
         }
         q += w->len;
     }

@@ -63,6 +63,8 @@ enum iot_err plat_event_wait(struct plat_event *ev, uint32_t timeout_ms)
     return IOT_OK;
 }
 
+int plat_event_fd(const struct plat_event *ev) { return ev->fd; }
+
 struct plat_mutex {
     pthread_mutex_t m;
 };

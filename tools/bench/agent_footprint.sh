@@ -3,7 +3,7 @@
 # Footprint and throughput of the device agent beside a minimal Paho MQTTAsync TLS publisher
 # (iot-min-publisher) and mosquitto_pub, over one TLS Mosquitto on 127.0.0.1 with a real iot-cloud.
 # Not a test (no assertions on time): prints a table and writes JSON (BENCH_OUT, default
-# ./agent_footprint.json). Every process is started here and stopped by PID.
+# $IOT_BUILD/agent_footprint.json). Every process is started here and stopped by PID.
 #   IOT_BUILD=build tools/bench/agent_footprint.sh
 # Knobs: BENCH_SAMPLES (100000 backlog), BENCH_BATCH (batch_max, 10), BENCH_INFLIGHT (50),
 # BENCH_LIVE_MS (live sampling interval during the drain, 100), BENCH_CALLGRIND (1; 0 skips).
@@ -19,7 +19,7 @@ BATCH=${BENCH_BATCH:-10}
 INFLIGHT=${BENCH_INFLIGHT:-50}
 LIVE_MS=${BENCH_LIVE_MS:-100}
 CG=${BENCH_CALLGRIND:-1}
-OUT=${BENCH_OUT:-$PWD/agent_footprint.json}
+OUT=${BENCH_OUT:-$IOT_BUILD/agent_footprint.json}
 BENCH_BIN=$IOT_BUILD/tools/bench
 PUB_COUNT=20000
 for b in "$IOT_AGENT_BIN" "$IOT_CLOUD_BIN" "$BENCH_BIN/iot-store-bench" "$BENCH_BIN/iot-min-publisher"; do
@@ -62,6 +62,9 @@ agent_conf() { # ID STATE_DIR INTERVAL MAX_SAMPLES
 
 # ---------------------------------------------------------------- 1. binary sizes
 sizes() { size -B "$1" | awk 'NR == 2 {print $1 + $2 + $3}'; }
+stripped() { strip -o "$IOT_WORK/stripped" "$1" && stat -c %s "$IOT_WORK/stripped"; }
+agent_strip=$(stripped "$IOT_AGENT_BIN"); minpub_strip=$(stripped "$BENCH_BIN/iot-min-publisher")
+mospub_strip=$(stripped "$(command -v mosquitto_pub)")
 agent_file=$(stat -L -c %s "$IOT_AGENT_BIN"); agent_mem=$(sizes "$IOT_AGENT_BIN")
 minpub_file=$(stat -L -c %s "$BENCH_BIN/iot-min-publisher"); minpub_mem=$(sizes "$BENCH_BIN/iot-min-publisher")
 mospub_bin=$(command -v mosquitto_pub)
@@ -87,16 +90,25 @@ t_stored=$(( $(now_ms) - t0 ))
 waiting() { grep -o 'store: [0-9]* waiting' "$IOT_WORK/agent.log" | tail -n 1 | awk '{print $2}'; }
 iot_wait_for 60 '[ "$(waiting)" -lt 100 ]' || iot_log "store not emptied by receipts: $(waiting) waiting"
 t_receipted=$(( $(now_ms) - t0 ))
-connected_ms=$(grep -m1 'connected to' "$IOT_WORK/agent.log" | cut -c12-23 |
-    awk -F'[:.]' '{print (($1 * 60 + $2) * 60 + $3) * 1000 + $4}')
-started_ms=$(head -n 1 "$IOT_WORK/agent.log" | cut -c12-23 | awk -F'[:.]' '{print (($1 * 60 + $2) * 60 + $3) * 1000 + $4}')
 sleep 1
+# Times from the agent's own log (ms of the day): start, connect, and the first stats line that
+# shows the store emptied by receipts (fewer than 100 waiting: only live samples in flight).
+log_ms() { cut -c12-23 | awk -F'[:.]' '{print (($1 * 60 + $2) * 60 + $3) * 1000 + $4}'; }
+started_ms=$(head -n 1 "$IOT_WORK/agent.log" | log_ms)
+connected_ms=$(grep -m1 'connected to' "$IOT_WORK/agent.log" | log_ms)
+emptied_ms=$(awk '/ store: [0-9]+ waiting/ { for (i = 1; i <= NF; i++) if ($i == "waiting,") w = $(i - 1);
+    if (w + 0 < 100) { print; exit } }' "$IOT_WORK/agent.log" | log_ms)
+[ -n "$emptied_ms" ] || emptied_ms=$(( started_ms + t_receipted ))
+e2e_ms=$(( emptied_ms - connected_ms ))
+[ "$e2e_ms" -gt 0 ] || e2e_ms=1
 iot_stop "$agent" TERM 10 || true
 agent_rss=$(mem_max "$IOT_WORK/mem-agent" 1); agent_pd=$(mem_max "$IOT_WORK/mem-agent" 2)
 agent_hwm=$(mem_max "$IOT_WORK/mem-agent" 3)
 done_ms=$(iot_sql "$db" "SELECT max(received_ms) FROM samples WHERE device_id='dev-bench' AND seq <= $N")
 first_ms=$(iot_sql "$db" "SELECT min(received_ms) FROM samples WHERE device_id='dev-bench' AND seq <= $N")
-live=$(iot_sql "$db" "SELECT count(*), coalesce(max(received_ms - time_ms), 0) FROM samples WHERE device_id='dev-bench' AND seq > $N AND received_ms <= $done_ms")
+# Live = taken after the connect (samples taken before it are backlog, sent after the older ones).
+connect_wall=$(date -d "$(grep -m1 'connected to' "$IOT_WORK/agent.log" | cut -c1-24)" +%s%3N)
+live=$(iot_sql "$db" "SELECT count(*), coalesce(max(received_ms - time_ms), 0) FROM samples WHERE device_id='dev-bench' AND seq > $N AND time_ms >= $connect_wall AND received_ms <= $done_ms")
 live_n=${live%%|*}; live_lat=${live##*|}
 drain_ms=$(( done_ms - first_ms ))
 [ "$drain_ms" -gt 0 ] || drain_ms=1
@@ -174,8 +186,10 @@ fi
 
 # ---------------------------------------------------------------- report
 drain_sps=$(( N * 1000 / drain_ms ))
+e2e_sps=$(( N * 1000 / e2e_ms ))
 jq -n --argjson rates "$rates" \
     --arg n "$N" --arg batch "$BATCH" --arg inflight "$INFLIGHT" --arg live_ms "$LIVE_MS" \
+    --arg agent_strip "$agent_strip" --arg minpub_strip "$minpub_strip" --arg mospub_strip "$mospub_strip" \
     --arg agent_file "$agent_file" --arg agent_mem "$agent_mem" --arg agent_rss "$agent_rss" \
     --arg agent_hwm "$agent_hwm" --arg agent_pd "$agent_pd" --arg store_file_bytes "$store_file_bytes" \
     --arg minpub_file "$minpub_file" --arg minpub_mem "$minpub_mem" --arg minpub_rss "$minpub_rss" \
@@ -183,23 +197,25 @@ jq -n --argjson rates "$rates" \
     --arg mospub_file "$mospub_file" --arg mospub_mem "$mospub_mem" --arg mospub_rss "$mospub_rss" \
     --arg mospub_hwm "$mospub_hwm" --arg mospub_pd "$mospub_pd" --arg mospub_ms "$mospub_ms" \
     --arg drain_ms "$drain_ms" --arg drain_sps "$drain_sps" --arg t_stored "$t_stored" \
+    --arg e2e_ms "$e2e_ms" --arg e2e_sps "$e2e_sps" \
     --arg t_receipted "$t_receipted" --arg connect_ms "$(( connected_ms - started_ms ))" \
     --arg live_n "$live_n" --arg live_lat "$live_lat" --arg dupes "$dupes" --arg psize "$psize" \
     --arg agent_ipps "$agent_ipps" --arg minpub_ipm "$minpub_ipm" --arg mospub_ipm "$mospub_ipm" '
   def n: tonumber;
   {config: {backlog_samples: ($n|n), batch_max: ($batch|n), inflight: ($inflight|n),
             live_interval_ms: ($live_ms|n), message_bytes: ($psize|n)},
-   agent: {binary_bytes: ($agent_file|n), text_data_bss_bytes: ($agent_mem|n),
+   agent: {binary_bytes: ($agent_file|n), stripped_bytes: ($agent_strip|n), text_data_bss_bytes: ($agent_mem|n),
            peak_rss_kib: ($agent_hwm|n), max_rss_kib: ($agent_rss|n), max_private_dirty_kib: ($agent_pd|n),
            store_file_bytes: ($store_file_bytes|n), instructions_per_sample: ($agent_ipps|n)},
-   min_publisher: {binary_bytes: ($minpub_file|n), text_data_bss_bytes: ($minpub_mem|n),
+   min_publisher: {binary_bytes: ($minpub_file|n), stripped_bytes: ($minpub_strip|n), text_data_bss_bytes: ($minpub_mem|n),
            peak_rss_kib: ($minpub_hwm|n), max_rss_kib: ($minpub_rss|n), max_private_dirty_kib: ($minpub_pd|n),
            msgs_per_s: ($minpub_rate|n), instructions_per_message: ($minpub_ipm|n)},
-   mosquitto_pub: {binary_bytes: ($mospub_file|n), text_data_bss_bytes: ($mospub_mem|n),
+   mosquitto_pub: {binary_bytes: ($mospub_file|n), stripped_bytes: ($mospub_strip|n), text_data_bss_bytes: ($mospub_mem|n),
            peak_rss_kib: ($mospub_hwm|n), max_rss_kib: ($mospub_rss|n), max_private_dirty_kib: ($mospub_pd|n),
            elapsed_ms: ($mospub_ms|n), instructions_per_message: ($mospub_ipm|n)},
    store: $rates,
-   drain: {samples: ($n|n), stored_in_ms: ($drain_ms|n), samples_per_s: ($drain_sps|n),
+   drain: {samples: ($n|n), connect_to_receipted_ms: ($e2e_ms|n), samples_per_s: ($e2e_sps|n),
+           cloud_receive_span_ms: ($drain_ms|n), cloud_receive_samples_per_s: ($drain_sps|n),
            agent_start_to_all_stored_ms: ($t_stored|n), agent_start_to_receipted_ms: ($t_receipted|n),
            connect_ms: ($connect_ms|n), live_samples_stored_during_drain: ($live_n|n),
            live_max_latency_ms: ($live_lat|n), duplicates_stored: ($dupes|n)}}' >"$OUT"
@@ -207,6 +223,7 @@ jq -n --argjson rates "$rates" \
 rss_ratio=$(awk -v a="$agent_hwm" -v b="$minpub_hwm" 'BEGIN {printf "%.2f", b ? a / b : 0}')
 printf '\n%-34s %14s %14s %14s\n' "" "iot-agent" "min-publisher" "mosquitto_pub"
 printf '%-34s %14s %14s %14s\n' "binary size (bytes)" "$agent_file" "$minpub_file" "$mospub_file"
+printf '%-34s %14s %14s %14s\n' "stripped (bytes)" "$agent_strip" "$minpub_strip" "$mospub_strip"
 printf '%-34s %14s %14s %14s\n' "text+data+bss (bytes)" "$agent_mem" "$minpub_mem" "$mospub_mem"
 printf '%-34s %14s %14s %14s\n' "peak RSS (KiB, VmHWM)" "$agent_hwm" "$minpub_hwm" "$mospub_hwm"
 printf '%-34s %14s %14s %14s\n' "max private dirty (KiB)" "$agent_pd" "$minpub_pd" "$mospub_pd"
@@ -215,8 +232,9 @@ printf '%-34s %14s %14s %14s\n' "instructions / message ($BATCH samples)" "$(( a
 printf '\nagent peak RSS / min-publisher peak RSS: %s\n' "$rss_ratio"
 printf 'store: %s\n' "$rates"
 printf 'store files for %s samples: %s bytes\n' "$N" "$store_file_bytes"
-printf 'drain of %s samples (batch_max %s, inflight %s): %s ms on the cloud = %s samples/s\n' \
-    "$N" "$BATCH" "$INFLIGHT" "$drain_ms" "$drain_sps"
+printf 'drain of %s samples (batch_max %s, inflight %s): connect -> all stored and receipted %s ms = %s samples/s\n' \
+    "$N" "$BATCH" "$INFLIGHT" "$e2e_ms" "$e2e_sps"
+printf '  the cloud received the backlog within %s ms (%s samples/s)\n' "$drain_ms" "$drain_sps"
 printf '  agent start -> all stored %s ms, -> store emptied by receipts %s ms (connect %s ms)\n' \
     "$t_stored" "$t_receipted" "$(( connected_ms - started_ms ))"
 printf '  live samples stored during the drain: %s (max latency %s ms); duplicates stored: %s\n' \

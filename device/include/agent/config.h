@@ -24,7 +24,8 @@ enum agent_sim_sensor {
     AGENT_SIM_MOTION = 1u << 2,
     AGENT_SIM_DOOR = 1u << 3,
     AGENT_SIM_ENERGY = 1u << 4,
-    AGENT_SIM_ALL = (1u << 5) - 1
+    AGENT_SIM_ALL = (1u << 5) - 1, /**< the default set: the five above */
+    AGENT_SIM_LIGHT = 1u << 5      /**< a dimmable light (iot-sim); not in the default set */
 };
 
 struct agent_config {
@@ -50,7 +51,7 @@ struct agent_config {
     uint32_t buffer_max_samples;                /**< 100000: in-memory backlog bound */
     /* [sensors] */
     bool linux_sensors;                         /**< true */
-    unsigned sim_sensors;                       /**< enum agent_sim_sensor bits; all five */
+    unsigned sim_sensors;                       /**< enum agent_sim_sensor bits; AGENT_SIM_ALL */
     uint64_t seed;                              /**< 0 = random */
     /* [log] */
     enum iot_log_level log_level;               /**< info */

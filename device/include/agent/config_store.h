@@ -35,7 +35,9 @@ struct agent_store_config {
     uint64_t max_bytes;                   /**< 64 MiB of disk, segments included */
     enum agent_store_fsync fsync;         /**< interval */
     uint32_t fsync_interval_ms;           /**< 1000 */
-    uint32_t resend_after_ms;             /**< 10000: no receipt progress this long: send again */
+    uint32_t resend_after_ms;             /**< 10000: no receipt progress this long: send again
+                                               (receipts take ~0.2-1 s; a lost one, e.g. across a
+                                               cloud restart, costs at most this delay) */
     enum agent_store_ack ack;             /**< receipt */
     uint32_t stats_interval_ms;           /**< 60000: how often the agent logs its counters */
 };

@@ -18,6 +18,12 @@ void plat_event_signal(struct plat_event *ev);
  */
 enum iot_err plat_event_wait(struct plat_event *ev, uint32_t timeout_ms);
 
+/**
+ * @brief A file descriptor that polls readable while @p ev is signalled, for hosts that multiplex
+ * many events in one poll/epoll (iot-sim). Clear it with plat_event_wait(ev, 0). Owned by @p ev.
+ */
+int plat_event_fd(const struct plat_event *ev);
+
 /** A mutex, for state shared with library callback threads. */
 struct plat_mutex;
 enum iot_err plat_mutex_create(struct plat_mutex **out);

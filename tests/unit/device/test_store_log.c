@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/config.h"
 #include "iot/log.h"
 #include "iot/plat_file.h"
 #include "store.h"
@@ -399,6 +400,31 @@ static void test_store_log_100k_round_trip(void **state)
     env_free(e);
 }
 
+static void test_store_config_section_parses_and_rejects(void **state)
+{
+    (void)state;
+    static const char base[] = "[device]\nid = d1\n[mqtt]\nca_file = a\ncert_file = b\nkey_file = c\n";
+    char text[512], err[300];
+    struct agent_config cfg;
+    snprintf(text, sizeof text, "%s[store]\nkind = disk\nmax_bytes = 8M\nfsync = always\n"
+             "fsync_interval_ms = 250\nresend_after_ms = 2000\nack = receipt\n", base);
+    assert_int_equal(agent_config_parse("a.conf", text, &cfg, err, sizeof err), IOT_OK);
+    assert_int_equal(cfg.store.max_bytes, 8u << 20);
+    assert_int_equal(cfg.store.fsync, AGENT_FSYNC_ALWAYS);
+    assert_int_equal(cfg.store.fsync_interval_ms, 250);
+    assert_int_equal(cfg.store.resend_after_ms, 2000);
+    agent_config_defaults(&cfg);
+    assert_int_equal(cfg.store.kind, AGENT_STORE_DISK);
+    assert_int_equal(cfg.store.fsync, AGENT_FSYNC_INTERVAL);
+    assert_int_equal(cfg.store.ack, AGENT_ACK_RECEIPT);
+    snprintf(text, sizeof text, "%s[store]\nfsync = sometimes\n", base);
+    assert_int_equal(agent_config_parse("a.conf", text, &cfg, err, sizeof err), IOT_ERR_INVAL);
+    assert_non_null(strstr(err, "a.conf:8: [store] fsync: bad policy 'sometimes'"));
+    snprintf(text, sizeof text, "%s[store]\nmax_bytes = 1K\n", base);
+    assert_int_equal(agent_config_parse("a.conf", text, &cfg, err, sizeof err), IOT_ERR_INVAL);
+    assert_non_null(strstr(err, "out of range"));
+}
+
 int main(void)
 {
     iot_log_set_level(IOT_LOG_ERROR);
@@ -412,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_store_log_live_lane_beside_backlog),
         cmocka_unit_test(test_store_log_requeue_resends_in_order),
         cmocka_unit_test(test_store_log_100k_round_trip),
+        cmocka_unit_test(test_store_config_section_parses_and_rejects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
