@@ -486,7 +486,7 @@ enum iot_err api_create(const struct cloud_config *cfg, struct ingest_metrics *m
     a->commands = commands;
     pthread_mutex_init(&a->lp_lock, NULL);
     atomic_init(&a->answering, 0);
-    enum iot_err rc = api_db_open(cfg->storage, &a->db);
+    enum iot_err rc = api_db_open(cfg->storage_kind, cfg->storage, &a->db);
     if (rc == IOT_OK)
         rc = sse_hub_create(&cfg->sse, metrics, &a->sse);
     if (rc != IOT_OK) {

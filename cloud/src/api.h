@@ -47,11 +47,12 @@ bool api_events_wanted(struct api *a);
 
 /* api_data.c: registry and telemetry reads over the API's read connection (MHD's thread). */
 struct api_db;
-enum iot_err api_db_open(const char *path, struct api_db **out);
+/** @brief The API's read connection (SQLite path or postgresql:// URI). */
+enum iot_err api_db_open(enum cloud_storage_kind kind, const char *storage, struct api_db **out);
 void api_db_close(struct api_db *d);
 /** GET /v1/devices */
 void api_db_devices(struct api_db *d, struct http_request *r);
-/** GET /v1/devices/{id} */
+/** GET /v1/devices/{id}, with the seq gaps and dropped ranges per epoch */
 void api_db_device(struct api_db *d, struct http_request *r, const char *id);
 /** GET /v1/devices/{id}/telemetry */
 void api_db_telemetry(struct api_db *d, struct http_request *r, const char *id);

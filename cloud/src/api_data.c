@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Registry and telemetry reads for the /v1 API over a read-only use of its own SQLite connection
- * (WAL: readers never block the ingest writer). Used only on MHD's single polling thread, so it
- * needs no lock; every statement is short and reset at once (no long read snapshot that would
- * hold back checkpoints). */
+/* Registry, sequence gaps and telemetry reads for the /v1 API over its own read connection (sdb:
+ * SQLite in WAL mode, where readers never block the ingest writer, or PostgreSQL). Used only on
+ * MHD's single polling thread, so it needs no lock; every statement is short and reset at once
+ * (no long read snapshot that would hold back checkpoints). */
 #define IOT_LOG_TAG "cloud.apidata"
 #include <errno.h>
 #include <inttypes.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,35 +14,71 @@
 #include "iot/log.h"
 #include "iot/mem.h"
 #include "iot/plat_crypto.h"
+#include "sdb.h"
 
 #define LIMIT_DEFAULT 100
 #define LIMIT_MAX 1000
 #define CURSOR_MAX 128
+#define EPOCHS_MAX 100   /* epochs shown per device */
+#define GAPS_MAX 100     /* gap ranges shown per device */
+#define DROPPED_MAX 1000 /* dropped ranges read per device (the first 100 are shown) */
+#define DROPPED_SHOWN 100
 
-enum q_id { Q_DEVICES, Q_DEVICE, Q_DESIRED, Q_CMD_COUNTS, Q_SAMPLES, Q_METRICS, Q_COUNT };
+enum q_id {
+    Q_DEVICES,
+    Q_DEVICE,
+    Q_DESIRED,
+    Q_CMD_COUNTS,
+    Q_SAMPLES,
+    Q_METRICS,
+    Q_EPOCHS,
+    Q_GAPS,
+    Q_DROPPED,
+    Q_COUNT
+};
 
-static const char *const sql[Q_COUNT] = {
-    [Q_DEVICES] = "SELECT device_id, online, last_seen_ms, agent_version, presence_reason, samples,"
-                  " reported_version FROM devices WHERE device_id > ?1 ORDER BY device_id LIMIT ?2",
-    [Q_DEVICE] = "SELECT device_id, online, connection, agent_version, boot_time_ms, last_seen_ms,"
-                 " presence_ms, presence_reason, samples, reported_version, reported_settings,"
-                 " reported_ms FROM devices WHERE device_id = ?1",
-    [Q_DESIRED] = "SELECT version, settings, updated_ms, published FROM desired_state"
-                  " WHERE device_id = ?1",
-    [Q_CMD_COUNTS] = "SELECT state, count(*) FROM commands WHERE device_id = ?1 GROUP BY state",
-    [Q_SAMPLES] = "SELECT epoch, seq, time_ms FROM samples s WHERE device_id = ?1"
-                  " AND time_ms >= ?2 AND time_ms <= ?3"
-                  " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM metrics m WHERE m.device_id = ?1"
-                  " AND m.epoch = s.epoch AND m.seq = s.seq AND m.name = ?4))"
-                  " AND (?5 IS NULL OR (time_ms, epoch, seq) < (?5, ?6, ?7))"
-                  " ORDER BY time_ms DESC, epoch DESC, seq DESC LIMIT ?8",
-    [Q_METRICS] = "SELECT name, value, unit FROM metrics WHERE device_id = ?1 AND epoch = ?2"
-                  " AND seq = ?3 AND (?4 IS NULL OR name = ?4)",
+static const struct sdb_sql sql[Q_COUNT] = {
+    [Q_DEVICES] = {"SELECT device_id, online, last_seen_ms, agent_version, presence_reason,"
+                   " samples, reported_version FROM devices WHERE device_id > ?1"
+                   " ORDER BY device_id LIMIT ?2", NULL},
+    [Q_DEVICE] = {"SELECT device_id, online, connection, agent_version, boot_time_ms,"
+                  " last_seen_ms, presence_ms, presence_reason, samples, reported_version,"
+                  " reported_settings, reported_ms FROM devices WHERE device_id = ?1", NULL},
+    [Q_DESIRED] = {"SELECT version, settings, updated_ms, published FROM desired_state"
+                   " WHERE device_id = ?1", NULL},
+    [Q_CMD_COUNTS] = {"SELECT state, count(*) FROM commands WHERE device_id = ?1"
+                      " GROUP BY state", NULL},
+    [Q_SAMPLES] = {
+        "SELECT epoch, seq, time_ms FROM samples s WHERE device_id = ?1"
+        " AND time_ms >= ?2 AND time_ms <= ?3"
+        " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM metrics m WHERE m.device_id = ?1"
+        " AND m.epoch = s.epoch AND m.seq = s.seq AND m.name = ?4))"
+        " AND (?5 IS NULL OR (time_ms, epoch, seq) < (?5, ?6, ?7))"
+        " ORDER BY time_ms DESC, epoch DESC, seq DESC LIMIT ?8",
+        "SELECT epoch, seq, time_ms FROM samples s WHERE device_id = $1"
+        " AND time_ms >= $2 AND time_ms <= $3"
+        " AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM metrics m WHERE m.device_id = $1"
+        " AND m.epoch = s.epoch AND m.seq = s.seq AND m.name = $4::text))"
+        " AND ($5::int8 IS NULL OR (time_ms, epoch, seq) < ($5::int8, $6::int8, $7::int8))"
+        " ORDER BY time_ms DESC, epoch DESC, seq DESC LIMIT $8"},
+    [Q_METRICS] = {"SELECT name, value, unit FROM metrics WHERE device_id = ?1 AND epoch = ?2"
+                   " AND seq = ?3 AND (?4 IS NULL OR name = ?4)",
+                   "SELECT name, value, unit FROM metrics WHERE device_id = $1 AND epoch = $2"
+                   " AND seq = $3 AND ($4::text IS NULL OR name = $4::text)"},
+    /* The per-epoch summaries kept by every commit: only epochs whose span is not complete need
+     * the window scan below. */
+    [Q_EPOCHS] = {"SELECT epoch, min_seq, max_seq, stored FROM seq_stats WHERE device_id = ?1"
+                  " ORDER BY epoch LIMIT ?2", NULL},
+    /* Holes between consecutive stored seqs of one epoch, in order, walking the primary key. */
+    [Q_GAPS] = {"SELECT seq + 1, nxt - 1 FROM (SELECT seq, lead(seq) OVER (ORDER BY seq) AS nxt"
+                " FROM samples WHERE device_id = ?1 AND epoch = ?2) AS t WHERE nxt > seq + 1"
+                " ORDER BY seq LIMIT ?3", NULL},
+    [Q_DROPPED] = {"SELECT epoch, first, last FROM dropped_ranges WHERE device_id = ?1"
+                   " ORDER BY epoch, first, last LIMIT ?2", NULL},
 };
 
 struct api_db {
-    sqlite3 *db;
-    sqlite3_stmt *st[Q_COUNT];
+    struct sdb *db;
 };
 
 bool api_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
@@ -59,23 +94,15 @@ bool api_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
     return true;
 }
 
-enum iot_err api_db_open(const char *path, struct api_db **out)
+enum iot_err api_db_open(enum cloud_storage_kind kind, const char *storage, struct api_db **out)
 {
     struct api_db *d = iot_calloc(1, sizeof *d);
     if (!d)
         return IOT_ERR_NOMEM;
-    int rc = sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_busy_timeout(d->db, 2000);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(d->db, "PRAGMA query_only=1", NULL, NULL, NULL);
-    for (int i = 0; rc == SQLITE_OK && i < Q_COUNT; i++)
-        rc = sqlite3_prepare_v3(d->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &d->st[i], NULL);
-    if (rc != SQLITE_OK) {
-        IOT_LOG(IOT_LOG_ERROR, "API: cannot read storage '%s': %s", path,
-                d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
-        api_db_close(d);
-        return IOT_ERR_IO;
+    enum iot_err rc = sdb_open(kind, storage, true, sql, Q_COUNT, "API", &d->db);
+    if (rc != IOT_OK) {
+        iot_free(d);
+        return rc;
     }
     *out = d;
     return IOT_OK;
@@ -85,38 +112,23 @@ void api_db_close(struct api_db *d)
 {
     if (!d)
         return;
-    for (int i = 0; i < Q_COUNT; i++)
-        sqlite3_finalize(d->st[i]);
-    if (d->db)
-        sqlite3_close(d->db);
+    sdb_close(d->db);
     iot_free(d);
 }
 
-static sqlite3_stmt *prep(struct api_db *d, enum q_id id)
-{
-    sqlite3_reset(d->st[id]);
-    sqlite3_clear_bindings(d->st[id]);
-    return d->st[id];
-}
+static struct sdb_stmt *prep(struct api_db *d, enum q_id id) { return sdb_stmt(d->db, id); }
 
-static const char *text(sqlite3_stmt *st, int i)
+static void add_int_or_null(cJSON *o, const char *k, struct sdb_stmt *st, int i)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? (const char *)t : "";
-}
-
-static void add_int_or_null(cJSON *o, const char *k, sqlite3_stmt *st, int i)
-{
-    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+    if (sdb_col_null(st, i))
         cJSON_AddNullToObject(o, k);
     else
-        cJSON_AddNumberToObject(o, k, (double)sqlite3_column_int64(st, i));
+        cJSON_AddNumberToObject(o, k, (double)sdb_col_i64(st, i));
 }
 
-static void db_error(struct api_db *d, struct http_request *r, enum q_id id, int rc)
+static void db_error(struct sdb_stmt *st, struct http_request *r)
 {
-    IOT_LOG(IOT_LOG_ERROR, "API query %d failed: %s (%d)", (int)id, sqlite3_errmsg(d->db), rc);
-    sqlite3_reset(d->st[id]);
+    sdb_reset(st); /* sdb logged the cause */
     http_reply_error(r, 500, "internal", "storage query failed");
 }
 
@@ -188,15 +200,16 @@ void api_db_devices(struct api_db *d, struct http_request *r)
         }
         after = cursor_id;
     }
-    sqlite3_stmt *st = prep(d, Q_DEVICES);
-    sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, limit + 1);
+    struct sdb_stmt *st = prep(d, Q_DEVICES);
+    sdb_bind_text(st, 1, after);
+    sdb_bind_i64(st, 2, limit + 1);
     cJSON *o = cJSON_CreateObject();
     cJSON *items = cJSON_AddArrayToObject(o, "devices");
-    int rc, n = 0;
+    enum sdb_step rc;
+    int n = 0;
     char last[IOT_DEVICE_ID_MAX + 1] = "";
     bool more = false;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = sdb_step(st)) == SDB_ROW) {
         if (n == limit) {
             more = true;
             break;
@@ -204,23 +217,23 @@ void api_db_devices(struct api_db *d, struct http_request *r)
         cJSON *it = cJSON_CreateObject();
         if (!it)
             break;
-        snprintf(last, sizeof last, "%s", text(st, 0));
+        snprintf(last, sizeof last, "%s", sdb_col_text(st, 0));
         cJSON_AddStringToObject(it, "id", last);
-        cJSON_AddStringToObject(it, "presence", sqlite3_column_int(st, 1) ? "online" : "offline");
+        cJSON_AddStringToObject(it, "presence", sdb_col_i64(st, 1) ? "online" : "offline");
         add_int_or_null(it, "last_seen_ms", st, 2);
-        cJSON_AddStringToObject(it, "agent_version", text(st, 3));
-        cJSON_AddStringToObject(it, "presence_reason", text(st, 4));
-        cJSON_AddNumberToObject(it, "samples", (double)sqlite3_column_int64(st, 5));
+        cJSON_AddStringToObject(it, "agent_version", sdb_col_text(st, 3));
+        cJSON_AddStringToObject(it, "presence_reason", sdb_col_text(st, 4));
+        cJSON_AddNumberToObject(it, "samples", (double)sdb_col_i64(st, 5));
         add_int_or_null(it, "reported_version", st, 6);
         cJSON_AddItemToArray(items, it);
         n++;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    if (rc == SDB_ERROR) {
         cJSON_Delete(o);
-        db_error(d, r, Q_DEVICES, rc);
+        db_error(st, r);
         return;
     }
-    sqlite3_reset(st);
+    sdb_reset(st);
     if (more) {
         char cur[2 * IOT_DEVICE_ID_MAX + 1];
         plat_hex((const uint8_t *)last, strlen(last), cur);
@@ -233,87 +246,203 @@ void api_db_devices(struct api_db *d, struct http_request *r)
 
 static void add_desired_and_counts(struct api_db *d, const char *id, cJSON *o, bool *known)
 {
-    sqlite3_stmt *st = prep(d, Q_DESIRED);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    struct sdb_stmt *st = prep(d, Q_DESIRED);
+    sdb_bind_text(st, 1, id);
+    if (sdb_step(st) == SDB_ROW) {
         *known = true;
         cJSON *des = cJSON_AddObjectToObject(o, "desired");
         if (des) {
-            cJSON_AddNumberToObject(des, "version", (double)sqlite3_column_int64(st, 0));
-            json_add_raw(des, "settings", text(st, 1));
-            cJSON_AddNumberToObject(des, "updated_ms", (double)sqlite3_column_int64(st, 2));
-            cJSON_AddBoolToObject(des, "published", sqlite3_column_int(st, 3));
+            cJSON_AddNumberToObject(des, "version", (double)sdb_col_i64(st, 0));
+            json_add_raw(des, "settings", sdb_col_text(st, 1));
+            cJSON_AddNumberToObject(des, "updated_ms", (double)sdb_col_i64(st, 2));
+            cJSON_AddBoolToObject(des, "published", sdb_col_i64(st, 3) != 0);
         }
     } else {
         cJSON_AddNullToObject(o, "desired");
     }
-    sqlite3_reset(st);
+    sdb_reset(st);
     cJSON *counters = cJSON_GetObjectItemCaseSensitive(o, "counters");
     cJSON *cmds = counters ? cJSON_AddObjectToObject(counters, "commands") : NULL;
     for (int i = 0; cmds && i < CMD_STATE_COUNT; i++)
         cJSON_AddNumberToObject(cmds, cmd_state_name((enum cmd_state)i), 0);
     st = prep(d, Q_CMD_COUNTS);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    while (cmds && sqlite3_step(st) == SQLITE_ROW) {
+    sdb_bind_text(st, 1, id);
+    while (cmds && sdb_step(st) == SDB_ROW) {
         *known = true;
-        cJSON *c = cJSON_GetObjectItemCaseSensitive(cmds, text(st, 0));
+        cJSON *c = cJSON_GetObjectItemCaseSensitive(cmds, sdb_col_text(st, 0));
         if (c)
-            cJSON_SetNumberValue(c, (double)sqlite3_column_int64(st, 1));
+            cJSON_SetNumberValue(c, (double)sdb_col_i64(st, 1));
     }
-    sqlite3_reset(st);
+    sdb_reset(st);
+}
+
+struct seq_range {
+    int64_t epoch, first, last;
+};
+
+static cJSON *range_json(int64_t epoch, int64_t first, int64_t last)
+{
+    cJSON *g = cJSON_CreateObject();
+    if (g) {
+        json_add_u64_str(g, "epoch", (uint64_t)epoch);
+        cJSON_AddNumberToObject(g, "first", (double)first);
+        cJSON_AddNumberToObject(g, "last", (double)last);
+    }
+    return g;
+}
+
+/* Add the pieces of [first, last] that no dropped range of @p epoch covers (@p dr sorted). */
+static size_t add_gap(cJSON *gaps, size_t room, int64_t epoch, int64_t first, int64_t last,
+                      const struct seq_range *dr, size_t n_dr)
+{
+    size_t added = 0;
+    for (size_t i = 0; i < n_dr && first <= last; i++) {
+        if (dr[i].epoch != epoch || dr[i].last < first)
+            continue;
+        if (dr[i].first > last)
+            break;
+        if (dr[i].first > first && added < room) {
+            cJSON_AddItemToArray(gaps, range_json(epoch, first, dr[i].first - 1));
+            added++;
+        }
+        first = dr[i].last + 1;
+    }
+    if (first <= last && added < room) {
+        cJSON_AddItemToArray(gaps, range_json(epoch, first, last));
+        added++;
+    }
+    return added;
+}
+
+/* "epochs" (the summaries), "gaps" (missing and not reported dropped) and "dropped" (as the device
+ * reported them), each bounded; "*_truncated" says when there is more. */
+static bool add_sequence(struct api_db *d, const char *id, cJSON *o)
+{
+    struct seq_range *dr = iot_malloc(DROPPED_MAX * sizeof *dr);
+    if (!dr)
+        return false;
+    size_t n_dr = 0;
+    struct sdb_stmt *st = prep(d, Q_DROPPED);
+    sdb_bind_text(st, 1, id);
+    sdb_bind_i64(st, 2, DROPPED_MAX);
+    enum sdb_step rc;
+    cJSON *dropped = cJSON_AddArrayToObject(o, "dropped");
+    while ((rc = sdb_step(st)) == SDB_ROW && n_dr < DROPPED_MAX) {
+        dr[n_dr] = (struct seq_range){sdb_col_i64(st, 0), sdb_col_i64(st, 1), sdb_col_i64(st, 2)};
+        if (dropped && n_dr < DROPPED_SHOWN)
+            cJSON_AddItemToArray(dropped, range_json(dr[n_dr].epoch, dr[n_dr].first,
+                                                     dr[n_dr].last));
+        n_dr++;
+    }
+    sdb_reset(st);
+    bool ok = rc != SDB_ERROR;
+    cJSON_AddBoolToObject(o, "dropped_truncated", n_dr > DROPPED_SHOWN);
+
+    /* Read the summaries first: the gap statement must not run while this one is open. */
+    struct seq_range ep[EPOCHS_MAX];
+    int64_t stored[EPOCHS_MAX];
+    size_t n_ep = 0;
+    st = prep(d, Q_EPOCHS);
+    sdb_bind_text(st, 1, id);
+    sdb_bind_i64(st, 2, EPOCHS_MAX);
+    while (ok && (rc = sdb_step(st)) == SDB_ROW && n_ep < EPOCHS_MAX) {
+        ep[n_ep] = (struct seq_range){sdb_col_i64(st, 0), sdb_col_i64(st, 1), sdb_col_i64(st, 2)};
+        stored[n_ep++] = sdb_col_i64(st, 3);
+    }
+    sdb_reset(st);
+    ok = ok && rc != SDB_ERROR;
+    cJSON *epochs = cJSON_AddArrayToObject(o, "epochs");
+    cJSON *gaps = cJSON_AddArrayToObject(o, "gaps");
+    size_t n_gaps = 0;
+    bool truncated = false;
+    for (size_t i = 0; ok && epochs && gaps && i < n_ep; i++) {
+        cJSON *e = range_json(ep[i].epoch, ep[i].first, ep[i].last);
+        if (!e)
+            break;
+        cJSON_AddNumberToObject(e, "stored", (double)stored[i]);
+        cJSON_AddItemToArray(epochs, e);
+        if (ep[i].last - ep[i].first + 1 <= stored[i])
+            continue; /* complete: no scan */
+        if (n_gaps == GAPS_MAX) {
+            truncated = true;
+            continue;
+        }
+        st = prep(d, Q_GAPS);
+        sdb_bind_text(st, 1, id);
+        sdb_bind_i64(st, 2, ep[i].epoch);
+        sdb_bind_i64(st, 3, GAPS_MAX + 1);
+        while ((rc = sdb_step(st)) == SDB_ROW) {
+            if (n_gaps == GAPS_MAX) {
+                truncated = true;
+                break;
+            }
+            n_gaps += add_gap(gaps, GAPS_MAX - n_gaps, ep[i].epoch, sdb_col_i64(st, 0),
+                              sdb_col_i64(st, 1), dr, n_dr);
+        }
+        sdb_reset(st);
+        ok = rc != SDB_ERROR;
+    }
+    cJSON_AddBoolToObject(o, "gaps_truncated", truncated);
+    iot_free(dr);
+    return ok;
 }
 
 void api_db_device(struct api_db *d, struct http_request *r, const char *id)
 {
-    sqlite3_stmt *st = prep(d, Q_DEVICE);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        db_error(d, r, Q_DEVICE, rc);
+    struct sdb_stmt *st = prep(d, Q_DEVICE);
+    sdb_bind_text(st, 1, id);
+    enum sdb_step rc = sdb_step(st);
+    if (rc == SDB_ERROR) {
+        db_error(st, r);
         return;
     }
-    bool known = rc == SQLITE_ROW;
+    bool known = rc == SDB_ROW;
     cJSON *o = cJSON_CreateObject();
     if (!o) {
-        sqlite3_reset(st);
+        sdb_reset(st);
         http_reply_error(r, 500, "internal", "out of memory");
         return;
     }
     cJSON_AddStringToObject(o, "id", id);
     cJSON *counters = cJSON_CreateObject();
     if (known) {
-        cJSON_AddStringToObject(o, "presence", sqlite3_column_int(st, 1) ? "online" : "offline");
-        cJSON_AddStringToObject(o, "presence_reason", text(st, 7));
+        cJSON_AddStringToObject(o, "presence", sdb_col_i64(st, 1) ? "online" : "offline");
+        cJSON_AddStringToObject(o, "presence_reason", sdb_col_text(st, 7));
         add_int_or_null(o, "presence_ms", st, 6);
         add_int_or_null(o, "last_seen_ms", st, 5);
-        cJSON_AddStringToObject(o, "agent_version", text(st, 3));
+        cJSON_AddStringToObject(o, "agent_version", sdb_col_text(st, 3));
         add_int_or_null(o, "boot_time_ms", st, 4);
-        json_add_u64_str(o, "connection", (uint64_t)sqlite3_column_int64(st, 2));
-        if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
+        json_add_u64_str(o, "connection", (uint64_t)sdb_col_i64(st, 2));
+        if (!sdb_col_null(st, 9)) {
             cJSON *rep = cJSON_AddObjectToObject(o, "reported");
             if (rep) {
-                cJSON_AddNumberToObject(rep, "version", (double)sqlite3_column_int64(st, 9));
-                json_add_raw(rep, "settings", text(st, 10));
+                cJSON_AddNumberToObject(rep, "version", (double)sdb_col_i64(st, 9));
+                json_add_raw(rep, "settings", sdb_col_text(st, 10));
                 add_int_or_null(rep, "at_ms", st, 11);
             }
         } else {
             cJSON_AddNullToObject(o, "reported");
         }
         if (counters)
-            cJSON_AddNumberToObject(counters, "samples", (double)sqlite3_column_int64(st, 8));
+            cJSON_AddNumberToObject(counters, "samples", (double)sdb_col_i64(st, 8));
     } else {
         cJSON_AddStringToObject(o, "presence", "unknown");
         cJSON_AddNullToObject(o, "reported");
         if (counters)
             cJSON_AddNumberToObject(counters, "samples", 0);
     }
-    sqlite3_reset(st);
+    sdb_reset(st);
     if (counters)
         cJSON_AddItemToObject(o, "counters", counters);
     add_desired_and_counts(d, id, o, &known);
     if (!known) {
         cJSON_Delete(o);
         http_reply_error(r, 404, "not_found", "no device %s", id);
+        return;
+    }
+    if (!add_sequence(d, id, o)) {
+        cJSON_Delete(o);
+        http_reply_error(r, 500, "internal", "storage query failed");
         return;
     }
     http_reply_json(r, 200, o);
@@ -323,22 +452,20 @@ static bool add_metrics(struct api_db *d, const char *id, int64_t epoch, int64_t
                         const char *metric, cJSON *item)
 {
     cJSON *m = cJSON_AddObjectToObject(item, "metrics");
-    sqlite3_stmt *st = prep(d, Q_METRICS);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, epoch);
-    sqlite3_bind_int64(st, 3, seq);
-    if (metric)
-        sqlite3_bind_text(st, 4, metric, -1, SQLITE_STATIC);
-    int rc;
-    while (m && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *v = cJSON_AddObjectToObject(m, text(st, 0));
+    struct sdb_stmt *st = prep(d, Q_METRICS);
+    sdb_bind_text(st, 1, id);
+    sdb_bind_i64(st, 2, epoch);
+    sdb_bind_i64(st, 3, seq);
+    sdb_bind_text(st, 4, metric);
+    while (m && sdb_step(st) == SDB_ROW) {
+        cJSON *v = cJSON_AddObjectToObject(m, sdb_col_text(st, 0));
         if (!v)
             continue;
-        cJSON_AddNumberToObject(v, "value", sqlite3_column_double(st, 1));
-        if (sqlite3_column_type(st, 2) != SQLITE_NULL)
-            cJSON_AddStringToObject(v, "unit", text(st, 2));
+        cJSON_AddNumberToObject(v, "value", sdb_col_f64(st, 1));
+        if (!sdb_col_null(st, 2))
+            cJSON_AddStringToObject(v, "unit", sdb_col_text(st, 2));
     }
-    sqlite3_reset(st);
+    sdb_reset(st);
     return m != NULL;
 }
 
@@ -367,39 +494,42 @@ void api_db_telemetry(struct api_db *d, struct http_request *r, const char *id)
         http_reply_error(r, 400, "bad_request", "cursor is not one this API returned");
         return;
     }
-    sqlite3_stmt *st = prep(d, Q_SAMPLES);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, from);
-    sqlite3_bind_int64(st, 3, to);
-    if (metric)
-        sqlite3_bind_text(st, 4, metric, -1, SQLITE_TRANSIENT);
+    struct sdb_stmt *st = prep(d, Q_SAMPLES);
+    sdb_bind_text(st, 1, id);
+    sdb_bind_i64(st, 2, from);
+    sdb_bind_i64(st, 3, to);
+    sdb_bind_text(st, 4, metric);
     if (cursor) {
-        sqlite3_bind_int64(st, 5, ct);
-        sqlite3_bind_int64(st, 6, ce);
-        sqlite3_bind_int64(st, 7, cs);
+        sdb_bind_i64(st, 5, ct);
+        sdb_bind_i64(st, 6, ce);
+        sdb_bind_i64(st, 7, cs);
+    } else {
+        sdb_bind_null(st, 5);
+        sdb_bind_null(st, 6);
+        sdb_bind_null(st, 7);
     }
-    sqlite3_bind_int64(st, 8, limit + 1);
+    sdb_bind_i64(st, 8, limit + 1);
     /* Collect the page first: the metrics statement must not run while this one is open. */
     int64_t(*rows)[3] = iot_malloc((size_t)(limit + 1) * sizeof *rows);
     if (!rows) {
-        sqlite3_reset(st);
+        sdb_reset(st);
         http_reply_error(r, 500, "internal", "out of memory");
         return;
     }
     int64_t n = 0;
-    int rc;
-    while (n <= limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        rows[n][0] = sqlite3_column_int64(st, 0);
-        rows[n][1] = sqlite3_column_int64(st, 1);
-        rows[n][2] = sqlite3_column_int64(st, 2);
+    enum sdb_step rc = SDB_DONE;
+    while (n <= limit && (rc = sdb_step(st)) == SDB_ROW) {
+        rows[n][0] = sdb_col_i64(st, 0);
+        rows[n][1] = sdb_col_i64(st, 1);
+        rows[n][2] = sdb_col_i64(st, 2);
         n++;
     }
-    if (n <= limit && rc != SQLITE_DONE) {
+    if (rc == SDB_ERROR) {
         iot_free(rows);
-        db_error(d, r, Q_SAMPLES, rc);
+        db_error(st, r);
         return;
     }
-    sqlite3_reset(st);
+    sdb_reset(st);
     bool more = n > limit;
     if (more)
         n = limit;

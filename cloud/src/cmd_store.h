@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Durable commands and desired state: the API's own SQLite connection beside the ingest worker's
- * (WAL; every write inside BEGIN IMMEDIATE, FIELD-NOTES.md). Not thread-safe: commands.c calls it
- * under its lock. Callbacks of the foreach functions must not call back into the store. */
+/* Durable commands and desired state: the API's own connection beside the ingest worker's (SQLite:
+ * WAL, every write inside BEGIN IMMEDIATE, FIELD-NOTES.md; or PostgreSQL). Not thread-safe:
+ * commands.c calls it under its lock. Callbacks of the foreach functions must not call back into
+ * the store. */
 #ifndef INGEST_CMD_STORE_H
 #define INGEST_CMD_STORE_H
 #include <stdbool.h>
@@ -10,6 +11,7 @@
 
 #include "cmd_sign.h"
 #include "cmd_state.h"
+#include "ingest/config.h"
 #include "iot/err.h"
 #include "iot/topic.h"
 #include "json_util.h"
@@ -29,10 +31,12 @@ struct cmd_new {
 };
 
 /**
- * @brief Open @p path (the schema must exist: ingest_store_sqlite_open created it).
- * @return IOT_OK, IOT_ERR_IO (logged), IOT_ERR_INVAL (schema older than version 2), IOT_ERR_NOMEM
+ * @brief Open @p storage, a SQLite path or a postgresql:// URI (the schema must exist: the ingest
+ * store created it).
+ * @return IOT_OK, IOT_ERR_IO (logged), IOT_ERR_INVAL, IOT_ERR_NOMEM
  */
-enum iot_err cmd_store_open(const char *path, struct cmd_store **out);
+enum iot_err cmd_store_open(enum cloud_storage_kind kind, const char *storage,
+                            struct cmd_store **out);
 void cmd_store_close(struct cmd_store *s);
 
 /** @return IOT_OK, IOT_ERR_IO (busy beyond the timeout or failed; logged) */

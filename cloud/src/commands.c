@@ -247,7 +247,7 @@ enum iot_err commands_create(const struct cloud_config *cfg, struct ingest_metri
     c->next_expiry_ms = 0; /* scan once at start */
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->inbox_lock, NULL);
-    enum iot_err rc = cmd_store_open(cfg->storage, &c->store);
+    enum iot_err rc = cmd_store_open(cfg->storage_kind, cfg->storage, &c->store);
     if (rc == IOT_OK && cfg->commands.signing_key_file[0]) {
         rc = plat_signer_load(cfg->commands.signing_key_file, &c->signer);
         if (rc != IOT_OK)

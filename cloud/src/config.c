@@ -31,7 +31,8 @@ struct key_def {
 
 static const struct key_def keys[] = {
     {"cloud", "storage", KEY_STORAGE, OFF(storage), CAP(storage), 0, 0,
-     "SQLite file path, or sqlite:PATH (postgresql:// is not yet supported) [./iot-cloud.db]"},
+     "SQLite file path, sqlite:PATH, or postgresql://USER[:PASS]@HOST[:PORT]/DB[?PARAMS] "
+     "(libpq URI) [./iot-cloud.db]"},
     {"cloud", "instance", KEY_NAME, OFF(instance), CAP(instance), 0, 0,
      "name of this instance, [A-Za-z0-9_.-]{1,64} [iot-cloud-1]"},
     {"mqtt", "host", KEY_STR, OFF(mqtt.host), CAP(mqtt.host), 0, 0, "broker host [127.0.0.1]"},
@@ -217,9 +218,10 @@ static int set_string(struct parse_state *st, const struct key_def *k, const cha
 
 static int set_storage(struct parse_state *st, const struct key_def *k, const char *value)
 {
-    if (strncasecmp(value, "postgresql://", 13) == 0 || strncasecmp(value, "postgres://", 11) == 0)
-        return set_error(st, k->section, k->name,
-                         "PostgreSQL storage is not yet supported (use a SQLite path)", NULL);
+    if (strncasecmp(value, "postgresql://", 13) == 0 || strncasecmp(value, "postgres://", 11) == 0) {
+        st->cfg.storage_kind = CLOUD_STORAGE_POSTGRESQL;
+        return set_string(st, k, value);
+    }
     if (strncmp(value, "sqlite:", 7) == 0)
         value += 7;
     if (value[0] == 0)

@@ -18,6 +18,7 @@
 #include "iot/log.h"
 #include "iot/mem.h"
 #include "iot/plat_clock.h"
+#include "iot/plat_service.h"
 #include "iot/topic.h"
 #include "mqtt_client.h"
 #include "receipts.h"
@@ -32,10 +33,14 @@
 #define RETRY_MAX_MS 5000u
 #define RETRIES_WHEN_STOPPING 3u
 #define DISCONNECT_TIMEOUT_MS 3000u
+#define DRAIN_RECEIPTS_MS 5000u     /* SIGTERM: wait this long for the queue's commits, to receipt them */
 #define SUMMARY_EVERY_MS 10000u
+#define SEQ_TOTALS_BUSY_MS 2000u    /* gap metrics: one summary query on the worker, after commits */
+#define SEQ_TOTALS_IDLE_MS 10000u   /* ... and this often anyway (other instances write too) */
 
 struct ingest_service {
     struct cloud_config cfg;
+    char storage_name[CLOUD_PATH_MAX]; /* cfg.storage without a password, for logs */
     struct ingest_metrics metrics;
     struct ingest_store store;
     struct ingest_mqtt *mqtt;
@@ -58,6 +63,7 @@ struct ingest_service {
     bool stopping; /* shutting down: a full queue no longer holds Paho's thread for long */
     uint64_t stop_mono_ms;
     atomic_uint_fast64_t not_taken; /* messages refused while stopping with a full queue */
+    atomic_uint_fast64_t processed; /* messages the worker finished (committed or abandoned) */
     bool sync_ready; /* qlock and conds initialised */
     pthread_t worker;
     bool worker_started;
@@ -91,17 +97,21 @@ struct batch_delta {
     unsigned dead_logged;
 };
 
-/* Durable ranges per telemetry message, gathered only when a commit hook is set. */
+/* Durable ranges per telemetry message, gathered only when a commit hook is set. All ranges of a
+ * batch share one array (items hold offsets), so a message costs no allocation. */
 struct receipt_item {
     char device_id[IOT_DEVICE_ID_MAX + 1];
     uint64_t epoch;
-    struct ingest_seq_range *ranges;
-    size_t n_ranges;
+    size_t first_range, n_ranges;
 };
 
 struct receipt_buf {
     struct receipt_item *items;
     size_t n, cap;
+    struct ingest_seq_range *ranges;
+    size_t n_ranges, ranges_cap;
+    uint64_t *seqs; /* scratch for unsorted batches */
+    size_t seqs_cap;
 };
 
 static int cmp_u64(const void *a, const void *b)
@@ -110,47 +120,65 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static bool grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    size_t c = *cap ? *cap : 16;
+    while (c < need)
+        c *= 2;
+    void *np = iot_realloc(*p, c * elem);
+    if (!np)
+        return false;
+    *p = np;
+    *cap = c;
+    return true;
+}
+
+static void add_seq(struct receipt_buf *rb, size_t first, uint64_t seq)
+{
+    struct ingest_seq_range *last = rb->n_ranges > first ? &rb->ranges[rb->n_ranges - 1] : NULL;
+    if (last && (seq == last->last || seq == last->last + 1))
+        last->last = seq;
+    else
+        rb->ranges[rb->n_ranges++] = (struct ingest_seq_range){seq, seq};
+}
+
 static enum iot_err receipt_add(struct receipt_buf *rb, const Iot__V1__TelemetryBatch *b)
 {
-    if (rb->n == rb->cap) {
-        size_t cap = rb->cap ? rb->cap * 2 : 16;
-        struct receipt_item *p = iot_realloc(rb->items, cap * sizeof *p);
-        if (!p)
-            return IOT_ERR_NOMEM;
-        rb->items = p;
-        rb->cap = cap;
-    }
-    uint64_t *seqs = iot_malloc(b->n_samples * sizeof *seqs);
-    struct ingest_seq_range *ranges = iot_malloc(b->n_samples * sizeof *ranges);
-    if (!seqs || !ranges) {
-        iot_free(seqs);
-        iot_free(ranges);
+    size_t ns = b->n_samples;
+    if (!grow((void **)&rb->items, &rb->cap, rb->n + 1, sizeof *rb->items) ||
+        !grow((void **)&rb->ranges, &rb->ranges_cap, rb->n_ranges + ns, sizeof *rb->ranges))
         return IOT_ERR_NOMEM;
+    bool sorted = true;
+    for (size_t i = 1; i < ns && sorted; i++)
+        sorted = b->samples[i - 1]->seq < b->samples[i]->seq;
+    size_t first = rb->n_ranges;
+    if (sorted) {
+        for (size_t i = 0; i < ns; i++)
+            add_seq(rb, first, b->samples[i]->seq);
+    } else {
+        if (!grow((void **)&rb->seqs, &rb->seqs_cap, ns, sizeof *rb->seqs))
+            return IOT_ERR_NOMEM;
+        for (size_t i = 0; i < ns; i++)
+            rb->seqs[i] = b->samples[i]->seq;
+        qsort(rb->seqs, ns, sizeof *rb->seqs, cmp_u64);
+        for (size_t i = 0; i < ns; i++)
+            add_seq(rb, first, rb->seqs[i]);
     }
-    for (size_t i = 0; i < b->n_samples; i++)
-        seqs[i] = b->samples[i]->seq;
-    qsort(seqs, b->n_samples, sizeof *seqs, cmp_u64);
-    size_t n = 0;
-    for (size_t i = 0; i < b->n_samples; i++) {
-        if (n && (seqs[i] == ranges[n - 1].last || seqs[i] == ranges[n - 1].last + 1))
-            ranges[n - 1].last = seqs[i];
-        else
-            ranges[n++] = (struct ingest_seq_range){seqs[i], seqs[i]};
-    }
-    iot_free(seqs);
     struct receipt_item *it = &rb->items[rb->n++];
     snprintf(it->device_id, sizeof it->device_id, "%s", b->device_id);
     it->epoch = b->epoch;
-    it->ranges = ranges;
-    it->n_ranges = n;
+    it->first_range = first;
+    it->n_ranges = rb->n_ranges - first;
     return IOT_OK;
 }
 
 static void receipt_buf_free(struct receipt_buf *rb)
 {
-    for (size_t i = 0; i < rb->n; i++)
-        iot_free(rb->items[i].ranges);
     iot_free(rb->items);
+    iot_free(rb->ranges);
+    iot_free(rb->seqs);
     memset(rb, 0, sizeof *rb);
 }
 
@@ -165,7 +193,8 @@ static void call_hook(const struct receipt_buf *rb, ingest_commit_fn hook, void 
     }
     for (size_t i = 0; i < rb->n; i++)
         r[i] = (struct ingest_receipt){rb->items[i].device_id, rb->items[i].epoch,
-                                       rb->items[i].ranges, rb->items[i].n_ranges};
+                                       rb->ranges + rb->items[i].first_range,
+                                       rb->items[i].n_ranges};
     hook(ctx, r, rb->n);
     iot_free(r);
 }
@@ -196,10 +225,11 @@ static enum iot_err put_dead_letter(struct ingest_store *store, const struct ing
 struct ev_buf {
     struct ingest_decoded *dec;
     struct ingest_event *ev;
+    size_t *msg; /* index of each event's message in the batch */
     size_t n, cap;
 };
 
-static struct ingest_event *ev_slot(struct ev_buf *eb, struct ingest_decoded *dec)
+static struct ingest_event *ev_slot(struct ev_buf *eb, struct ingest_decoded *dec, size_t msg)
 {
     if (eb->n == eb->cap) {
         size_t cap = eb->cap ? eb->cap * 2 : 32;
@@ -211,10 +241,15 @@ static struct ingest_event *ev_slot(struct ev_buf *eb, struct ingest_decoded *de
         if (!e)
             return NULL;
         eb->ev = e;
+        size_t *m = iot_realloc(eb->msg, cap * sizeof *m);
+        if (!m)
+            return NULL;
+        eb->msg = m;
         eb->cap = cap;
     }
     eb->dec[eb->n] = *dec; /* takes over the decoded message */
     memset(dec, 0, sizeof *dec);
+    eb->msg[eb->n] = msg;
     struct ingest_event *e = &eb->ev[eb->n];
     const struct ingest_decoded *d = &eb->dec[eb->n];
     eb->n++;
@@ -233,10 +268,13 @@ static void ev_buf_free(struct ev_buf *eb)
         ingest_decoded_free(&eb->dec[i]);
     iot_free(eb->dec);
     iot_free(eb->ev);
+    iot_free(eb->msg);
     memset(eb, 0, sizeof *eb);
 }
 
+/* @p tres: this message's telemetry outcome, filled by the commit at the latest (store.h). */
 static enum iot_err handle_one(struct ingest_store *store, const struct ingest_msg *msg,
+                               size_t index, struct ingest_telemetry_result *tres,
                                struct batch_delta *d, struct receipt_buf *rb, struct ev_buf *eb)
 {
     struct ingest_decoded dec;
@@ -247,16 +285,11 @@ static enum iot_err handle_one(struct ingest_store *store, const struct ingest_m
         return put_dead_letter(store, msg, &rej, d);
     if (rc != IOT_OK)
         return rc;
-    uint32_t stored = 0;
     bool applied = false;
     if (dec.telemetry) {
-        struct ingest_telemetry_result r;
-        rc = ingest_store_put_telemetry(store, dec.telemetry, msg->received_ms, &r);
+        rc = ingest_store_put_telemetry(store, dec.telemetry, msg->received_ms, tres);
         if (rc == IOT_OK) {
             d->telemetry++;
-            d->stored += r.stored;
-            d->duplicate += r.duplicate;
-            stored = r.stored;
             if (rb)
                 rc = receipt_add(rb, dec.telemetry);
         }
@@ -286,13 +319,11 @@ static enum iot_err handle_one(struct ingest_store *store, const struct ingest_m
         d->results++; /* applied by the commands module after the commit (events hook) */
     }
     if (rc == IOT_OK && eb) {
-        struct ingest_event *e = ev_slot(eb, &dec);
+        struct ingest_event *e = ev_slot(eb, &dec, index);
         if (!e)
             rc = IOT_ERR_NOMEM;
-        else {
-            e->stored = stored;
+        else
             e->applied = applied;
-        }
     }
     ingest_decoded_free(&dec);
     return rc;
@@ -332,16 +363,27 @@ enum iot_err ingest__process_batch_ev(struct ingest_store *store, struct ingest_
     memset(&d, 0, sizeof d);
     struct receipt_buf rb = {0};
     struct ev_buf eb = {0};
+    struct ingest_telemetry_result *tres = iot_calloc(n ? n : 1, sizeof *tres);
+    if (!tres)
+        return IOT_ERR_NOMEM;
     enum iot_err rc = ingest_store_begin(store);
-    if (rc != IOT_OK)
+    if (rc != IOT_OK) {
+        iot_free(tres);
         return rc;
+    }
     for (size_t i = 0; i < n && rc == IOT_OK; i++)
-        rc = handle_one(store, msgs[i], &d, hook ? &rb : NULL, ev_fn ? &eb : NULL);
+        rc = handle_one(store, msgs[i], i, &tres[i], &d, hook ? &rb : NULL, ev_fn ? &eb : NULL);
     if (rc == IOT_OK)
         rc = ingest_store_commit(store);
     else
         ingest_store_rollback(store);
     if (rc == IOT_OK) {
+        for (size_t i = 0; i < n; i++) {
+            d.stored += tres[i].stored;
+            d.duplicate += tres[i].duplicate;
+        }
+        for (size_t i = 0; i < eb.n; i++)
+            eb.ev[i].stored = tres[eb.msg[i]].stored;
         apply_delta(m, &d);
         if (d.dead > DEAD_LETTER_LOGS_PER_BATCH)
             IOT_LOG(IOT_LOG_WARN, "%llu dead letters in this batch (%u logged)",
@@ -359,6 +401,7 @@ enum iot_err ingest__process_batch_ev(struct ingest_store *store, struct ingest_
     }
     receipt_buf_free(&rb);
     ev_buf_free(&eb);
+    iot_free(tres);
     return rc;
 }
 
@@ -451,7 +494,7 @@ static void store_with_retry(struct ingest_service *s, struct ingest_msg **batch
                                                    s->hook_ctx, on_batch_events, s);
         if (rc == IOT_OK) {
             if (atomic_exchange(&s->store_failing, 0))
-                IOT_LOG(IOT_LOG_INFO, "storage '%s' works again", s->cfg.storage);
+                IOT_LOG(IOT_LOG_INFO, "storage '%s' works again", s->storage_name);
             return;
         }
         atomic_fetch_add(&s->metrics.store_errors, 1);
@@ -465,19 +508,40 @@ static void store_with_retry(struct ingest_service *s, struct ingest_msg **batch
     }
 }
 
+static void refresh_seq_totals(struct ingest_service *s, uint64_t *last_ms, bool *dirty)
+{
+    uint64_t now = plat_mono_ms();
+    if (*last_ms && now < *last_ms + (*dirty ? SEQ_TOTALS_BUSY_MS : SEQ_TOTALS_IDLE_MS))
+        return;
+    *last_ms = now;
+    *dirty = false;
+    struct ingest_seq_totals t;
+    if (ingest_store_seq_totals(&s->store, &t) != IOT_OK)
+        return;
+    atomic_store(&s->metrics.seq_missing, t.missing);
+    atomic_store(&s->metrics.seq_gap_epochs, t.gap_epochs);
+    atomic_store(&s->metrics.seq_dropped, t.dropped);
+}
+
 static void *worker_main(void *arg)
 {
     struct ingest_service *s = arg;
     struct ingest_msg *batch[BATCH_MAX];
+    uint64_t totals_ms = 0;
+    bool dirty = false;
     for (;;) {
+        refresh_seq_totals(s, &totals_ms, &dirty);
         pthread_mutex_lock(&s->qlock);
-        while (s->count == 0 && !s->closed) {
+        if (s->count == 0 && !s->closed) {
             struct timespec ts = deadline_in(1000);
             pthread_cond_timedwait(&s->not_empty, &s->qlock, &ts);
         }
-        if (s->count == 0) { /* closed and drained */
+        if (s->count == 0) {
+            bool done = s->closed; /* closed and drained */
             pthread_mutex_unlock(&s->qlock);
-            break;
+            if (done)
+                break;
+            continue; /* idle: time for the totals */
         }
         size_t n = s->count < BATCH_MAX ? s->count : BATCH_MAX;
         for (size_t i = 0; i < n; i++) {
@@ -490,6 +554,8 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&s->qlock);
 
         store_with_retry(s, batch, n);
+        atomic_fetch_add(&s->processed, n);
+        dirty = true;
         for (size_t i = 0; i < n; i++)
             iot_free(batch[i]);
     }
@@ -579,6 +645,7 @@ enum iot_err ingest_service_create(const struct cloud_config *cfg, struct ingest
     ingest_metrics_init(&s->metrics);
     atomic_init(&s->store_failing, 0);
     atomic_init(&s->not_taken, 0);
+    atomic_init(&s->processed, 0);
     enum iot_err rc = queue_init(s);
     if (rc == IOT_OK)
         rc = receipts_create(cfg->mqtt.receipt_interval_ms, &s->receipts);
@@ -587,11 +654,15 @@ enum iot_err ingest_service_create(const struct cloud_config *cfg, struct ingest
     s->hook = commit_hook;
     s->hook_ctx = s;
 
-    rc = ingest_store_sqlite_open(cfg->storage, &s->store);
+    ingest_storage_redact(cfg->storage, s->storage_name, sizeof s->storage_name);
+    rc = ingest_store_open(cfg->storage_kind, cfg->storage, &s->store);
     if (rc != IOT_OK)
         goto out;
     atomic_store(&s->metrics.storage_open, 1);
-    IOT_LOG(IOT_LOG_INFO, "storage: SQLite '%s' (WAL, synchronous=NORMAL)", cfg->storage);
+    if (cfg->storage_kind == CLOUD_STORAGE_POSTGRESQL)
+        IOT_LOG(IOT_LOG_INFO, "storage: PostgreSQL '%s'", s->storage_name);
+    else
+        IOT_LOG(IOT_LOG_INFO, "storage: SQLite '%s' (WAL, synchronous=NORMAL)", s->storage_name);
     json_util_init();
     rc = commands_create(&s->cfg, &s->metrics, &s->commands);
     if (rc != IOT_OK)
@@ -687,8 +758,17 @@ enum iot_err ingest_service_run(struct ingest_service *s, struct plat_event *wak
     /* Receipts are due at most every receipt_interval_ms per device: wake often enough for that. */
     uint32_t tick_ms = s->cfg.mqtt.receipt_interval_ms / 2;
     tick_ms = tick_ms < 10 ? 10 : tick_ms > 250 ? 250 : tick_ms;
+    /* systemd (Type=notify, WatchdogSec): ready once storage and HTTP are up; keep-alives from this
+     * loop only, so a hung main loop is restarted. No-ops elsewhere. */
+    uint32_t wd_ms = plat_service_watchdog_ms() / 2;
+    uint64_t next_wd = 0;
+    plat_service_ready();
     while (!*stop_flag) {
         uint64_t now = plat_mono_ms();
+        if (wd_ms && now >= next_wd) {
+            plat_service_watchdog();
+            next_wd = now + wd_ms;
+        }
         ingest_mqtt_tick(s->mqtt, now);
         if (ingest_mqtt_connected(s->mqtt))
             receipts_flush(s->receipts, now, send_receipt, s);
@@ -700,11 +780,19 @@ enum iot_err ingest_service_run(struct ingest_service *s, struct plat_event *wak
         api_tick(s->api, plat_mono_ms());
         (void)plat_event_wait(wake, wait_ms < tick_ms ? wait_ms : tick_ms);
     }
+    plat_service_stopping();
     IOT_LOG(IOT_LOG_INFO, "shutting down (signal %d): no new messages, draining %llu queued",
             *stop_flag, (unsigned long long)atomic_load(&s->metrics.queue_depth));
     set_stopping(s);
-    /* Receipts of what is already committed go out before the disconnect, without waiting for the
-     * interval; what the drain commits later is receipted on re-send (the device's timeout). */
+    /* Drain what arrived before the signal while still connected, so its receipts go out now
+     * (bounded: a failing store or a flood does not hold the exit). Receipts of everything
+     * committed are then sent without waiting for the interval; what the final drain commits after
+     * the disconnect is receipted when the devices re-send it (their timeout). */
+    uint64_t before = atomic_load(&s->metrics.messages_received);
+    uint64_t until = plat_mono_ms() + DRAIN_RECEIPTS_MS;
+    while (ingest_mqtt_connected(s->mqtt) && atomic_load(&s->processed) < before &&
+           !atomic_load(&s->store_failing) && plat_mono_ms() < until)
+        (void)plat_event_wait(wake, 10);
     if (ingest_mqtt_connected(s->mqtt))
         receipts_flush(s->receipts, UINT64_MAX / 2, send_receipt, s);
     ingest_mqtt_disconnect(s->mqtt, DISCONNECT_TIMEOUT_MS);
@@ -744,7 +832,7 @@ void ingest_service_destroy(struct ingest_service *s)
         IOT_LOG(IOT_LOG_INFO, "stored %llu samples (%llu duplicate), %llu dead letters; closing '%s'",
                 (unsigned long long)atomic_load(&s->metrics.samples_stored),
                 (unsigned long long)atomic_load(&s->metrics.samples_duplicate),
-                (unsigned long long)atomic_load(&s->metrics.dead_letters), s->cfg.storage);
+                (unsigned long long)atomic_load(&s->metrics.dead_letters), s->storage_name);
         if (atomic_load(&s->not_taken))
             IOT_LOG(IOT_LOG_ERROR, "%llu messages were not taken while stopping",
                     (unsigned long long)atomic_load(&s->not_taken));

@@ -41,6 +41,9 @@ void ingest_metrics_init(struct ingest_metrics *m)
     atomic_init(&m->sse_clients, 0);
     atomic_init(&m->sse_dropped, 0);
     atomic_init(&m->longpolls_waiting, 0);
+    atomic_init(&m->seq_missing, 0);
+    atomic_init(&m->seq_gap_epochs, 0);
+    atomic_init(&m->seq_dropped, 0);
 }
 
 struct sbuf {
@@ -161,6 +164,15 @@ enum iot_err ingest_metrics_render(const struct ingest_metrics *m, char **out, s
            atomic_load(&m->sse_dropped));
     metric(&b, "iot_cloud_longpolls_waiting", "gauge", "Long-polls waiting for a command",
            atomic_load(&m->longpolls_waiting));
+    metric(&b, "iot_cloud_seq_missing", "gauge",
+           "Samples missing between the lowest and highest stored seq of each device epoch, not "
+           "reported dropped (the devices re-send them unless lost)",
+           atomic_load(&m->seq_missing));
+    metric(&b, "iot_cloud_seq_gaps", "gauge", "Device epochs with at least one missing sample",
+           atomic_load(&m->seq_gap_epochs));
+    metric(&b, "iot_cloud_seq_dropped", "gauge",
+           "Samples the devices reported dropped (their store was full)",
+           atomic_load(&m->seq_dropped));
     if (b.failed) {
         iot_free(b.p);
         return IOT_ERR_NOMEM;

@@ -42,6 +42,10 @@ struct ingest_metrics {
     atomic_uint_fast64_t sse_clients;          /**< gauge */
     atomic_uint_fast64_t sse_dropped;          /**< slow clients dropped */
     atomic_uint_fast64_t longpolls_waiting;    /**< gauge */
+    /* Sequence gaps (issue 5): gauges refreshed by the worker from the seq summaries */
+    atomic_uint_fast64_t seq_missing;    /**< samples missing inside stored seq spans */
+    atomic_uint_fast64_t seq_gap_epochs; /**< device epochs with missing samples */
+    atomic_uint_fast64_t seq_dropped;    /**< samples the devices reported dropped */
 };
 
 /** @brief Zero all counters. */

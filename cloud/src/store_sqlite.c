@@ -11,8 +11,9 @@
 #include "iot/log.h"
 #include "iot/mem.h"
 #include "json_util.h"
+#include "store_acc.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_MS 5000
 
 /* Exact schema: test scripts and operators query these tables with the sqlite3 CLI. */
@@ -54,6 +55,18 @@ static const char schema_v2_sql[] =
     "CREATE INDEX commands_by_device ON commands(device_id, created_ms);"
     "PRAGMA user_version = 2;";
 
+/* Version 3 (issue 5): per (device, epoch) the lowest and highest stored seq and how many are
+ * stored, kept by every commit, so gaps are found without scanning complete epochs. */
+static const char schema_v3_sql[] =
+    "CREATE TABLE seq_stats(device_id TEXT NOT NULL, epoch INTEGER NOT NULL,"
+    " min_seq INTEGER NOT NULL, max_seq INTEGER NOT NULL, stored INTEGER NOT NULL,"
+    " PRIMARY KEY(device_id, epoch));"
+    "INSERT INTO seq_stats SELECT device_id, epoch, min(seq), max(seq), count(*) FROM samples"
+    " GROUP BY device_id, epoch;"
+    "PRAGMA user_version = 3;";
+
+static const char *const migrations[] = {NULL, schema_sql, schema_v2_sql, schema_v3_sql};
+
 enum stmt_id {
     ST_BEGIN,
     ST_COMMIT,
@@ -66,6 +79,9 @@ enum stmt_id {
     ST_DEV_PRESENCE,
     ST_INS_DEAD,
     ST_DEV_REPORTED,
+    ST_SEQ_STATS,
+    ST_TOTALS,
+    ST_DROPPED_TOTAL,
     ST_COUNT
 };
 
@@ -105,12 +121,24 @@ static const char *const stmt_sql[ST_COUNT] = {
         " reported_version = excluded.reported_version,"
         " reported_settings = excluded.reported_settings, reported_ms = excluded.reported_ms"
         " WHERE reported_version IS NULL OR reported_version <= excluded.reported_version",
+    [ST_SEQ_STATS] = "INSERT INTO seq_stats(device_id, epoch, min_seq, max_seq, stored)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(device_id, epoch) DO UPDATE SET"
+                     " min_seq = min(min_seq, excluded.min_seq),"
+                     " max_seq = max(max_seq, excluded.max_seq), stored = stored + excluded.stored",
+    /* missing = span - stored - (reported dropped seqs inside the span) */
+    [ST_TOTALS] = "SELECT coalesce(sum(m), 0), count(*) FROM (SELECT s.max_seq - s.min_seq + 1"
+                  " - s.stored - coalesce((SELECT sum(max(0, min(d.last, s.max_seq)"
+                  " - max(d.first, s.min_seq) + 1)) FROM dropped_ranges d"
+                  " WHERE d.device_id = s.device_id AND d.epoch = s.epoch), 0) AS m"
+                  " FROM seq_stats s WHERE s.max_seq - s.min_seq + 1 > s.stored) WHERE m > 0",
+    [ST_DROPPED_TOTAL] = "SELECT coalesce(sum(last - first + 1), 0) FROM dropped_ranges",
 };
 
 struct sqlite_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *st[ST_COUNT];
+    struct store_acc acc; /* device rows and seq summaries of the open transaction */
 };
 
 /* Run a statement that returns no rows; resets it for the next use. */
@@ -136,12 +164,47 @@ static void bind_text_or_null(sqlite3_stmt *st, int idx, const char *v)
         sqlite3_bind_null(st, idx);
 }
 
-static enum iot_err sq_begin(void *ctx) { return step_done(ctx, ST_BEGIN); }
+static enum iot_err sq_begin(void *ctx)
+{
+    struct sqlite_store *s = ctx;
+    store_acc_clear(&s->acc);
+    return step_done(s, ST_BEGIN);
+}
+
+/* The batch's device rows and seq summaries, once per (device, epoch). */
+static enum iot_err flush_acc(struct sqlite_store *s)
+{
+    for (size_t i = 0; i < s->acc.n; i++) {
+        const struct store_acc_entry *e = &s->acc.v[i];
+        sqlite3_stmt *st = s->st[ST_DEV_TELEMETRY];
+        sqlite3_bind_text(st, 1, e->device_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, e->last_seen_ms);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)e->stored);
+        enum iot_err rc = step_done(s, ST_DEV_TELEMETRY);
+        if (rc != IOT_OK)
+            return rc;
+        if (!e->stored)
+            continue; /* only duplicates: already inside the summary */
+        st = s->st[ST_SEQ_STATS];
+        sqlite3_bind_text(st, 1, e->device_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)e->epoch);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)e->min_seq);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)e->max_seq);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)e->stored);
+        rc = step_done(s, ST_SEQ_STATS);
+        if (rc != IOT_OK)
+            return rc;
+    }
+    return IOT_OK;
+}
 
 static enum iot_err sq_commit(void *ctx)
 {
     struct sqlite_store *s = ctx;
-    enum iot_err rc = step_done(s, ST_COMMIT);
+    enum iot_err rc = flush_acc(s);
+    store_acc_clear(&s->acc);
+    if (rc == IOT_OK)
+        rc = step_done(s, ST_COMMIT);
     if (rc != IOT_OK && !sqlite3_get_autocommit(s->db))
         (void)step_done(s, ST_ROLLBACK);
     return rc;
@@ -150,6 +213,7 @@ static enum iot_err sq_commit(void *ctx)
 static void sq_rollback(void *ctx)
 {
     struct sqlite_store *s = ctx;
+    store_acc_clear(&s->acc);
     if (!sqlite3_get_autocommit(s->db))
         (void)step_done(s, ST_ROLLBACK);
 }
@@ -181,9 +245,12 @@ static enum iot_err sq_put_telemetry(void *ctx, const Iot__V1__TelemetryBatch *b
     sqlite3_int64 epoch = (sqlite3_int64)b->epoch; /* u64 -> i64 cast, see store.h */
     struct ingest_telemetry_result r = {0, 0};
     enum iot_err rc = IOT_OK;
+    uint64_t lo = UINT64_MAX, hi = 0;
 
     for (size_t i = 0; i < b->n_samples; i++) {
         const Iot__V1__Sample *smp = b->samples[i];
+        lo = smp->seq < lo ? smp->seq : lo;
+        hi = smp->seq > hi ? smp->seq : hi;
         sqlite3_stmt *st = s->st[ST_INS_SAMPLE];
         sqlite3_bind_text(st, 1, dev, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, epoch);
@@ -213,11 +280,9 @@ static enum iot_err sq_put_telemetry(void *ctx, const Iot__V1__TelemetryBatch *b
         if (rc != IOT_OK)
             return rc;
     }
-    sqlite3_stmt *st = s->st[ST_DEV_TELEMETRY];
-    sqlite3_bind_text(st, 1, dev, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, received_ms);
-    sqlite3_bind_int64(st, 3, r.stored);
-    rc = step_done(s, ST_DEV_TELEMETRY);
+    if (!b->n_samples)
+        lo = hi = 0;
+    rc = store_acc_add(&s->acc, dev, b->epoch, received_ms, r.stored, lo, hi);
     if (rc == IOT_OK)
         *res = r;
     return rc;
@@ -319,11 +384,38 @@ static enum iot_err sq_put_reported(void *ctx, const Iot__V1__ReportedState *r, 
     return rc;
 }
 
+static enum iot_err sq_seq_totals(void *ctx, struct ingest_seq_totals *out)
+{
+    struct sqlite_store *s = ctx;
+    sqlite3_stmt *st = s->st[ST_TOTALS];
+    int rc = sqlite3_step(st);
+    struct ingest_seq_totals t = {0, 0, 0};
+    if (rc == SQLITE_ROW) {
+        t.missing = (uint64_t)sqlite3_column_int64(st, 0);
+        t.gap_epochs = (uint64_t)sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) {
+        st = s->st[ST_DROPPED_TOTAL];
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            t.dropped = (uint64_t)sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+    }
+    if (rc != SQLITE_ROW) {
+        IOT_LOG(IOT_LOG_WARN, "%s: seq totals: %s (%d)", s->path, sqlite3_errmsg(s->db), rc);
+        return IOT_ERR_IO;
+    }
+    *out = t;
+    return IOT_OK;
+}
+
 static void sq_close(void *ctx)
 {
     struct sqlite_store *s = ctx;
     if (!s)
         return;
+    store_acc_free(&s->acc);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
     if (s->db) {
@@ -343,6 +435,7 @@ static const struct ingest_store_ops sqlite_ops = {
     .put_presence = sq_put_presence,
     .put_dead_letter = sq_put_dead_letter,
     .put_reported = sq_put_reported,
+    .seq_totals = sq_seq_totals,
     .close = sq_close,
 };
 
@@ -394,36 +487,21 @@ static enum iot_err setup_db(struct sqlite_store *s)
                 s->path, version, SCHEMA_VERSION);
         return IOT_ERR_INVAL;
     }
-    if (version == 0) {
+    /* One transaction per step, so an interrupted upgrade resumes where it stopped. */
+    for (; version < SCHEMA_VERSION; version++) {
         rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
         if (rc == SQLITE_OK)
-            rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, &msg);
+            rc = sqlite3_exec(s->db, migrations[version + 1], NULL, NULL, &msg);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg);
         if (rc != SQLITE_OK) {
-            IOT_LOG(IOT_LOG_ERROR, "storage '%s': creating the schema failed: %s", s->path,
-                    msg ? msg : sqlite3_errmsg(s->db));
+            IOT_LOG(IOT_LOG_ERROR, "storage '%s': upgrading the schema to version %d failed: %s",
+                    s->path, version + 1, msg ? msg : sqlite3_errmsg(s->db));
             sqlite3_free(msg);
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
             return IOT_ERR_IO;
         }
-        IOT_LOG(IOT_LOG_INFO, "storage '%s': created schema version 1", s->path);
-        version = 1;
-    }
-    if (version == 1) {
-        rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(s->db, schema_v2_sql, NULL, NULL, &msg);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg);
-        if (rc != SQLITE_OK) {
-            IOT_LOG(IOT_LOG_ERROR, "storage '%s': upgrading the schema to version 2 failed: %s",
-                    s->path, msg ? msg : sqlite3_errmsg(s->db));
-            sqlite3_free(msg);
-            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-            return IOT_ERR_IO;
-        }
-        IOT_LOG(IOT_LOG_INFO, "storage '%s': schema version %d", s->path, SCHEMA_VERSION);
+        IOT_LOG(IOT_LOG_INFO, "storage '%s': schema version %d", s->path, version + 1);
     }
     for (int i = 0; i < ST_COUNT; i++) {
         rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);

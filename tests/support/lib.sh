@@ -182,3 +182,77 @@ iot_metric() {
 
 # mosquitto client TLS args for identity FILEBASE (path without .crt/.key) against PKI DIR
 iot_mqtt_tls() { printf -- '--cafile %s --cert %s.crt --key %s.key' "$1/ca.crt" "$2" "$2"; }
+
+# ---- PostgreSQL (issue 5): a throwaway server for the storage tests ----
+# Debian's server binaries (tools/install-deps.sh installs postgresql). The cluster lives in its own
+# mktemp directory under /tmp (as root the server runs as the postgres user, which must reach it);
+# DIR only records pg.root, pg.port, pg.url (base URI, no database) and pg.pid.
+IOT_PG_BIN=${IOT_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+IOT_PG_DIRS=()
+
+# iot_pg_available: true when initdb and pg_ctl are installed.
+iot_pg_available() { [ -n "$IOT_PG_BIN" ] && [ -x "$IOT_PG_BIN/initdb" ] && [ -x "$IOT_PG_BIN/pg_ctl" ]; }
+
+_iot_pg_as() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# iot_pg_start DIR: initdb (user iot, trust, loopback only) and start on a free 127.0.0.1 port, wait
+# until it accepts; sets IOT_PG_URL (base URI). $IOT_PG_OPTS overrides the server options (default:
+# no fsync, fine for tests; the benchmark passes "" for a durable server). Stopped by iot_pg_stop, or
+# on exit of a script that called iot_test_init.
+iot_pg_start() {
+    local dir=$1 root port
+    iot_pg_available || iot_fail "PostgreSQL server not installed (run tools/install-deps.sh)"
+    mkdir -p "$dir"
+    root=$(mktemp -d "${TMPDIR:-/tmp}/iot-pg.XXXXXX")
+    echo "$root" >"$dir/pg.root"
+    [ "$(id -u)" -ne 0 ] || chown postgres "$root"
+    _iot_pg_as "$IOT_PG_BIN/initdb" -D "$root/data" -A trust -U iot -E UTF8 --locale=C \
+        >"$root/initdb.log" 2>&1 || { cat "$root/initdb.log" >&2; iot_fail "initdb failed"; }
+    port=$(iot_free_port)
+    local opts="-p $port -k $root -c listen_addresses=127.0.0.1 -c max_connections=50"
+    opts+=" ${IOT_PG_OPTS--c fsync=off -c synchronous_commit=off -c full_page_writes=off}"
+    _iot_pg_as "$IOT_PG_BIN/pg_ctl" -D "$root/data" -l "$root/server.log" -w -t 30 -o "$opts" \
+        start >/dev/null || { cat "$root/server.log" >&2; iot_fail "PostgreSQL did not start"; }
+    head -n 1 "$root/data/postmaster.pid" >"$dir/pg.pid"
+    echo "$port" >"$dir/pg.port"
+    IOT_PG_URL="postgresql://iot@127.0.0.1:$port"
+    echo "$IOT_PG_URL" >"$dir/pg.url"
+    IOT_PG_DIRS+=("$dir")
+    if [ -n "${IOT_WORK:-}" ] && [ ${#IOT_PG_DIRS[@]} -eq 1 ]; then
+        # stop the server before iot_cleanup runs, keeping the script's exit status
+        trap 'rc=$?; _iot_pg_stop_all; (exit $rc); iot_cleanup' EXIT
+    fi
+    iot_log "PostgreSQL pid $(cat "$dir/pg.pid") on 127.0.0.1:$port (data $root/data)"
+}
+
+# iot_pg_stop DIR: fast shutdown (by pg_ctl, then by PID), keep the server log as DIR/postgres.log
+# (an iot_test_init work dir prints it on failure), remove the cluster.
+iot_pg_stop() {
+    local dir=$1 root pid
+    root=$(cat "$dir/pg.root" 2>/dev/null) || return 0
+    if [ -d "$root/data" ]; then
+        _iot_pg_as "$IOT_PG_BIN/pg_ctl" -D "$root/data" -m fast -w -t 20 stop >/dev/null 2>&1 || {
+            pid=$(cat "$dir/pg.pid" 2>/dev/null) && kill -KILL "$pid" 2>/dev/null || true
+        }
+    fi
+    cp "$root/server.log" "$dir/postgres.log" 2>/dev/null || true
+    case $root in */iot-pg.*) rm -rf "$root" ;; esac
+    rm -f "$dir/pg.root" "$dir/pg.pid"
+}
+
+_iot_pg_stop_all() {
+    local d
+    for d in "${IOT_PG_DIRS[@]}"; do iot_pg_stop "$d"; done
+    IOT_PG_DIRS=()
+}
+
+# iot_pg_url BASE DB: create database DB (if missing) on the server at BASE (a pg.url) and print its
+# URI.
+iot_pg_url() {
+    psql "$1/postgres" -qAtX -v ON_ERROR_STOP=0 -c "CREATE DATABASE \"$2\"" >/dev/null 2>&1 || true
+    psql "$1/$2" -qAtX -c "SELECT 1" >/dev/null || iot_fail "cannot use database $2 at $1"
+    echo "$1/$2"
+}
+
+# iot_pg_sql URI QUERY: like iot_sql, for PostgreSQL (columns separated by '|').
+iot_pg_sql() { psql "$1" -qAtX -c "$2"; }

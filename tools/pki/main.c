@@ -22,7 +22,7 @@ static const char usage_main[] =
     "  init DIR [--port PORT] [--bind ADDR] [--force]\n"
     "                       create a CA, broker, cloud and command-signing keys, ACL, "
     "mosquitto.conf\n"
-    "  device DIR ID [ID...] [--force]\n"
+    "  device DIR ID [ID...] [--force] [--days N] [--not-before-days D]\n"
     "                       issue a client certificate per device id into DIR/devices/\n"
     "  broker-conf DIR --port PORT [--bind ADDR]\n"
     "                       rewrite DIR/mosquitto.conf only\n"
@@ -50,7 +50,7 @@ static const char usage_init[] =
     "  -h, --help    this help\n";
 
 static const char usage_device[] =
-    "Usage: iot-pki device DIR ID [ID...] [--force]\n"
+    "Usage: iot-pki device DIR ID [ID...] [--force] [--days N] [--not-before-days D]\n"
     "Issue DIR/devices/ID.crt and DIR/devices/ID.key for each ID (CN=ID, clientAuth, 5 years), "
     "signed\n"
     "by DIR/ca.key. An ID is 1-64 characters of A-Z a-z 0-9 _ - and must not start with\n"
@@ -58,6 +58,12 @@ static const char usage_device[] =
     "\n"
     "Options:\n"
     "  --force       issue a new key and certificate even when a valid pair exists\n"
+    "  --days N      validity of the new certificates: N days from their not-before time\n"
+    "                (default 5 years); implies --force\n"
+    "  --not-before-days D\n"
+    "                not-before time D days from now, negative in the past (default: 1 hour\n"
+    "                ago); implies --force. For tests: --not-before-days -10 --days 1 is\n"
+    "                expired, --not-before-days 30 is not yet valid\n"
     "  -h, --help    this help\n";
 
 static const char usage_broker_conf[] =
@@ -106,10 +112,24 @@ struct cli {
     bool have_port;
     const char *bind;
     bool force;
+    bool have_validity;        /* --days or --not-before-days given */
+    long days;                 /* --days (default 5 years) */
+    long not_before_days;      /* --not-before-days */
     int first_arg; /* index of the first positional argument in argv */
 };
 
-enum { OPT_PORT = 1000, OPT_BIND, OPT_FORCE };
+enum { OPT_PORT = 1000, OPT_BIND, OPT_FORCE, OPT_DAYS, OPT_NOT_BEFORE };
+
+/* A decimal integer in [lo, hi]. */
+static bool parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (!s[0] || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
 
 /* Parses options anywhere among the positional arguments (GNU getopt permutes them to the end). */
 static int parse_opts(int argc, char **argv, const char *usage, bool allow_net, bool allow_force,
@@ -118,6 +138,8 @@ static int parse_opts(int argc, char **argv, const char *usage, bool allow_net, 
     static const struct option opts[] = {{"port", required_argument, NULL, OPT_PORT},
                                          {"bind", required_argument, NULL, OPT_BIND},
                                          {"force", no_argument, NULL, OPT_FORCE},
+                                         {"days", required_argument, NULL, OPT_DAYS},
+                                         {"not-before-days", required_argument, NULL, OPT_NOT_BEFORE},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     c->port = PKI_DEFAULT_PORT;
@@ -147,6 +169,20 @@ static int parse_opts(int argc, char **argv, const char *usage, bool allow_net, 
         case OPT_FORCE:
             if (!allow_force)
                 return usage_error(argv[0], "unknown option %s", "--force");
+            c->force = true;
+            break;
+        case OPT_DAYS:
+        case OPT_NOT_BEFORE:
+            /* Only `device` takes these; it is the only command allowing --force without --port. */
+            if (!allow_force || allow_net)
+                return usage_error(argv[0], "unknown option %s",
+                                   o == OPT_DAYS ? "--days" : "--not-before-days");
+            if (o == OPT_DAYS && !parse_long(optarg, 1, 36500, &c->days))
+                return usage_error(argv[0], "bad --days \"%s\": want 1..36500", optarg);
+            if (o == OPT_NOT_BEFORE && !parse_long(optarg, -36500, 36500, &c->not_before_days))
+                return usage_error(argv[0], "bad --not-before-days \"%s\": want -36500..36500",
+                                   optarg);
+            c->have_validity = true;
             c->force = true;
             break;
         case ':':
@@ -217,6 +253,9 @@ static int cmd_device(int argc, char **argv)
     unsigned issued = 0, kept = 0;
     double t0 = now_s();
     enum iot_err rc = pki_ca_load(p, dir);
+    if (rc == IOT_OK && c.have_validity)
+        rc = pki_set_validity(p, c.not_before_days ? c.not_before_days * 86400L : -3600L,
+                              c.days ? (uint32_t)c.days : 5u * 365u);
     for (int i = c.first_arg + 1; rc == IOT_OK && i < argc; i++) {
         enum pki_issue_result res;
         rc = pki_issue_device(p, dir, argv[i], c.force, &res);

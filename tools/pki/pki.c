@@ -41,6 +41,9 @@ struct pki {
     mbedtls_x509_crt ca_crt;
     mbedtls_pk_context ca_key;
     char ca_dn[DN_CAP]; /* issuer name string for certificates we sign */
+    bool validity_set;  /* pki_set_validity: the next certificates' window (tests) */
+    int64_t not_before_offset_s;
+    uint32_t validity_days;
 };
 
 static void log_tls(const char *what, const char *path, int code)
@@ -327,6 +330,11 @@ static enum iot_err cert_write(struct pki *p, enum pki_profile profile, const ch
     time_t now = time(NULL);
     validity_time(now - 3600, 0, not_before);
     validity_time(now, profile_years(profile), not_after);
+    if (p->validity_set && !self) {
+        time_t nb = now + (time_t)p->not_before_offset_s;
+        validity_time(nb, 0, not_before);
+        validity_time(nb + (time_t)p->validity_days * 86400, 0, not_after);
+    }
 
     mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
     mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
@@ -471,6 +479,18 @@ static bool device_pair_valid(struct pki *p, const char *id, const char *crt_pat
     mbedtls_pk_free(&key);
     mbedtls_x509_crt_free(&crt);
     return ok;
+}
+
+enum iot_err pki_set_validity(struct pki *p, int64_t not_before_offset_s, uint32_t days)
+{
+    /* Within mbedTLS's years 0000-9999 with a wide margin; a window must not be empty. */
+    if (!p || days == 0 || days > 36500 || not_before_offset_s < -36500LL * 86400 ||
+        not_before_offset_s > 36500LL * 86400)
+        return IOT_ERR_INVAL;
+    p->validity_set = true;
+    p->not_before_offset_s = not_before_offset_s;
+    p->validity_days = days;
+    return IOT_OK;
 }
 
 enum iot_err pki_issue_device(struct pki *p, const char *dir, const char *id, bool force,

@@ -6,6 +6,7 @@
 #define IOT_PKI_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "iot/err.h"
 
@@ -98,6 +99,14 @@ enum pki_issue_result {
  */
 enum iot_err pki_issue_device(struct pki *p, const char *dir, const char *id, bool force,
                               enum pki_issue_result *result);
+
+/**
+ * @brief Give the certificates @p p issues from now on (not the CA) a validity window of @p days
+ * starting @p not_before_offset_s seconds from now (negative: in the past). For tests of expired
+ * and not-yet-valid certificates; the default is 1 hour ago to the profile's years.
+ * @return IOT_OK, IOT_ERR_INVAL (days 0 or above 36500, offset beyond 100 years)
+ */
+enum iot_err pki_set_validity(struct pki *p, int64_t not_before_offset_s, uint32_t days);
 
 /**
  * @brief Make a batch of pki_issue_device calls durable: one syncfs + fsync of DIR/devices

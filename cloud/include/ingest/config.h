@@ -13,7 +13,8 @@
 #define CLOUD_NAME_MAX 64
 
 enum cloud_storage_kind {
-    CLOUD_STORAGE_SQLITE /**< a SQLite database file (WAL) */
+    CLOUD_STORAGE_SQLITE,    /**< a SQLite database file (WAL) */
+    CLOUD_STORAGE_POSTGRESQL /**< a PostgreSQL server (libpq connection URI) */
 };
 
 struct cloud_mqtt_config {
@@ -61,7 +62,8 @@ struct cloud_sse_config {
 
 struct cloud_config {
     enum cloud_storage_kind storage_kind;
-    char storage[CLOUD_PATH_MAX]; /**< SQLite file path (the "sqlite:" prefix removed) */
+    char storage[CLOUD_PATH_MAX]; /**< SQLite file path (the "sqlite:" prefix removed), or the
+                                       postgresql:// URI as given (handed to libpq) */
     char instance[CLOUD_NAME_MAX + 1];
     struct cloud_mqtt_config mqtt;
     struct cloud_http_config http;

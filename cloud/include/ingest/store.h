@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The storage interface of ingestion: a struct of function pointers, so SQLite (now) and PostgreSQL
- * (later) are chosen at start-up. One writer thread uses a store; it is not thread-safe. */
+/* The storage interface of ingestion: a struct of function pointers, so SQLite or PostgreSQL is
+ * chosen at start-up ([cloud] storage). One writer thread uses a store; it is not thread-safe. */
 #ifndef INGEST_STORE_H
 #define INGEST_STORE_H
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ingest/config.h"
 #include "iot.pb-c.h"
 #include "iot/err.h"
 
@@ -19,6 +20,14 @@ enum ingest_presence_result {
     INGEST_PRESENCE_APPLIED, /**< the device row now reflects this Presence */
     INGEST_PRESENCE_STALE    /**< older than what is stored (lower connection counter, or ONLINE
                                   after the OFFLINE of the same connection): ignored */
+};
+
+/** Sequence bookkeeping over all devices (for metrics), from the per-(device, epoch) summaries. */
+struct ingest_seq_totals {
+    uint64_t missing;     /**< samples missing between the lowest and highest stored seq of each
+                               device epoch, not counting those the device reported dropped */
+    uint64_t gap_epochs;  /**< device epochs with at least one missing sample */
+    uint64_t dropped;     /**< samples the devices reported dropped (dropped_ranges) */
 };
 
 /** A message put aside. @p payload may be a prefix of what arrived (see ingest docs). */
@@ -44,7 +53,10 @@ struct ingest_store_ops {
     enum iot_err (*commit)(void *ctx);
     void (*rollback)(void *ctx);
     /** Insert samples once per (device_id, epoch, seq), their metrics only for new rows, the dropped
-     *  ranges, and update the device row (created when unknown). @return IOT_OK, IOT_ERR_IO */
+     *  ranges, the per-(device, epoch) seq summary, and update the device row (created when
+     *  unknown). A backend may defer the writes to commit() (PostgreSQL sends a whole batch in one
+     *  statement): @p b is read during the call only, @p res must stay valid until commit() or
+     *  rollback() returns and holds the outcome once commit() returned IOT_OK. @return IOT_OK, IOT_ERR_IO, IOT_ERR_NOMEM */
     enum iot_err (*put_telemetry)(void *ctx, const Iot__V1__TelemetryBatch *b, int64_t received_ms,
                                   struct ingest_telemetry_result *res);
     /** Apply a Presence if not stale (see enum ingest_presence_result). @return IOT_OK, IOT_ERR_IO */
@@ -55,6 +67,8 @@ struct ingest_store_ops {
     /** Store a validated ReportedState on the device row (created when unknown) unless a higher
      *  version is already stored. @return IOT_OK, IOT_ERR_IO, IOT_ERR_NOMEM */
     enum iot_err (*put_reported)(void *ctx, const Iot__V1__ReportedState *r, int64_t received_ms);
+    /** Totals for metrics, outside a transaction (may be NULL). @return IOT_OK, IOT_ERR_IO */
+    enum iot_err (*seq_totals)(void *ctx, struct ingest_seq_totals *out);
     /** Close and free the backend (NULL-safe through ingest_store_close). */
     void (*close)(void *ctx);
 };
@@ -66,11 +80,32 @@ struct ingest_store {
 
 /**
  * @brief Open (creating if needed) a SQLite database in WAL mode with synchronous=NORMAL, and create
- * or upgrade the schema (PRAGMA user_version = 2; version 1 gains the API tables).
+ * or upgrade the schema (PRAGMA user_version = 3; 2 added the API tables, 3 the seq summaries).
  * @return IOT_OK, IOT_ERR_IO (cannot open or not a database; logged with the path),
  * IOT_ERR_INVAL (schema of a newer version), IOT_ERR_NOMEM
  */
 enum iot_err ingest_store_sqlite_open(const char *path, struct ingest_store *out);
+
+/**
+ * @brief Connect to PostgreSQL (@p url: a libpq connection URI or string), create or migrate the
+ * schema (table schema_version; an advisory lock serialises instances starting together), and
+ * prepare the statements. Telemetry of a whole batch goes in one statement at commit.
+ * @return IOT_OK, IOT_ERR_IO (cannot connect or a statement failed; logged without the password),
+ * IOT_ERR_INVAL (schema of a newer version), IOT_ERR_NOMEM
+ */
+enum iot_err ingest_store_pg_open(const char *url, struct ingest_store *out);
+
+/**
+ * @brief Open the backend that @p kind and @p storage name (a SQLite path or a postgresql:// URI).
+ * @return as ingest_store_sqlite_open / ingest_store_pg_open
+ */
+enum iot_err ingest_store_open(enum cloud_storage_kind kind, const char *storage, struct ingest_store *out);
+
+/**
+ * @brief @p storage for logs: a URI's password replaced by "***".
+ * @return @p buf
+ */
+const char *ingest_storage_redact(const char *storage, char *buf, size_t cap);
 
 static inline enum iot_err ingest_store_begin(struct ingest_store *s) { return s->ops->begin(s->ctx); }
 static inline enum iot_err ingest_store_commit(struct ingest_store *s) { return s->ops->commit(s->ctx); }
@@ -99,6 +134,11 @@ static inline enum iot_err ingest_store_put_reported(struct ingest_store *s,
                                                      int64_t received_ms)
 {
     return s->ops->put_reported(s->ctx, r, received_ms);
+}
+static inline enum iot_err ingest_store_seq_totals(struct ingest_store *s,
+                                                   struct ingest_seq_totals *out)
+{
+    return s->ops->seq_totals ? s->ops->seq_totals(s->ctx, out) : IOT_ERR_NOT_FOUND;
 }
 /** @brief Close the store; no-op when it was never opened. */
 static inline void ingest_store_close(struct ingest_store *s)

@@ -17,11 +17,12 @@
 #include <mbedtls/ecp.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/pk.h>
-#include <sqlite3.h>
 
 #include "commands.h"
+#include "iot/log.h"
 #include "ingest/store.h"
 #include "iot/plat_clock.h"
+#include "store_fx.h"
 #include "webhooks.h"
 
 struct fx {
@@ -82,15 +83,15 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->key, sizeof f->key, "%s/cmd-sign.key", f->dir);
     snprintf(f->pub, sizeof f->pub, "%s/cmd-sign.pub", f->dir);
-    snprintf(f->db, sizeof f->db, "%s/cloud.db", f->dir);
     make_keypair(f->key, f->pub);
     cloud_config_defaults(&f->cfg);
-    snprintf(f->cfg.storage, sizeof f->cfg.storage, "%s", f->db);
     snprintf(f->cfg.commands.signing_key_file, sizeof f->cfg.commands.signing_key_file, "%s",
              f->key);
     ingest_metrics_init(&f->m);
     json_util_init();
-    assert_int_equal(ingest_store_sqlite_open(f->db, &f->store), IOT_OK);
+    iot_log_set_level(IOT_LOG_WARN);
+    store_fx_setup("commands", &f->cfg, &f->store);
+    iot_log_set_level(IOT_LOG_INFO);
     assert_int_equal(commands_create(&f->cfg, &f->m, &f->c), IOT_OK);
     commands_set_listener(f->c, on_change, f);
     *state = f;
@@ -101,7 +102,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     commands_destroy(f->c);
-    ingest_store_close(&f->store);
+    store_fx_teardown(&f->store);
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
     assert_int_equal(system(cmd), 0);
@@ -151,18 +152,11 @@ static void test_commands_submit_signed_command_verifies_with_public_key(void **
     submit(f, "dev-1", "reboot", 30, NULL, id, CMD_SUBMIT_CREATED);
     assert_true(cmd_id_valid(id));
 
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT payload FROM commands WHERE id = ?1", -1, &st,
-                                        NULL),
-                     SQLITE_OK);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    Iot__V1__SignedCommand *sc = iot__v1__signed_command__unpack(
-        NULL, (size_t)sqlite3_column_bytes(st, 0), sqlite3_column_blob(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    size_t len = 0;
+    uint8_t *payload = store_fx_blob("SELECT payload FROM commands WHERE id = ?1", id, &len);
+    assert_non_null(payload);
+    Iot__V1__SignedCommand *sc = iot__v1__signed_command__unpack(NULL, len, payload);
+    free(payload);
     assert_non_null(sc);
     assert_string_equal(sc->key_id, "cmd-sign");
 

@@ -151,14 +151,19 @@ static void test_config_load_bad_level_is_error(void **state)
     assert_non_null(strstr(err, ":2: [log] level: must be error, warn, info or debug 'loud'"));
 }
 
-static void test_config_load_postgresql_not_yet_supported(void **state)
+static void test_config_load_postgresql_url_selects_postgresql(void **state)
 {
     (void)state;
     struct cloud_config c;
     char err[256];
-    const char *text = "[cloud]\nstorage = postgresql://iot@127.0.0.1/iot\n";
-    assert_int_equal(cloud_config_load(write_conf(text), &c, err, sizeof err), IOT_ERR_INVAL);
-    assert_non_null(strstr(err, ":2: [cloud] storage: PostgreSQL storage is not yet supported"));
+    const char *text = "[cloud]\nstorage = postgresql://iot@127.0.0.1:5433/iot\n";
+    assert_int_equal(cloud_config_load(write_conf(text), &c, err, sizeof err), IOT_OK);
+    assert_int_equal(c.storage_kind, CLOUD_STORAGE_POSTGRESQL);
+    assert_string_equal(c.storage, "postgresql://iot@127.0.0.1:5433/iot");
+    assert_int_equal(cloud_config_load(write_conf("[cloud]\nstorage = mysql://x/y\n"), &c, err,
+                                       sizeof err),
+                     IOT_ERR_INVAL);
+    assert_non_null(strstr(err, ":2: [cloud] storage: unknown storage URL scheme"));
 }
 
 static void test_config_load_syntax_error_names_line(void **state)
@@ -221,7 +226,7 @@ int main(void)
         cmocka_unit_test_teardown(test_config_load_unknown_section_is_error, teardown),
         cmocka_unit_test_teardown(test_config_load_bad_number_is_error, teardown),
         cmocka_unit_test_teardown(test_config_load_bad_level_is_error, teardown),
-        cmocka_unit_test_teardown(test_config_load_postgresql_not_yet_supported, teardown),
+        cmocka_unit_test_teardown(test_config_load_postgresql_url_selects_postgresql, teardown),
         cmocka_unit_test_teardown(test_config_load_syntax_error_names_line, teardown),
         cmocka_unit_test_teardown(test_config_load_bad_share_group_is_error, teardown),
         cmocka_unit_test_teardown(test_config_load_missing_file_is_not_found, teardown),

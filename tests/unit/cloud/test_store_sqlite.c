@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* SQLite store and batch processing, on a temp file: duplicates stored once and counted, metrics only
- * for new rows, dead letters, presence ordering, committed ranges reported to the hook. */
+/* SQLite-only storage checks: WAL, schema version and its upgrade from version 2 (the seq summaries
+ * are back-filled from the samples), a bad path. The backend-generic tests are in test_store.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,27 +13,22 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fixtures.h"
 #include "ingest/store.h"
-#include "ingest_internal.h"
 #include "iot/log.h"
 
 struct fx {
     char dir[64];
     char path[96];
-    struct ingest_store store;
-    sqlite3 *db; /* a second, reading connection, as the sqlite3 CLI would be */
+    sqlite3 *db;
 };
 
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/test_cloud_store.XXXXXX");
+    snprintf(f->dir, sizeof f->dir, "/tmp/test_cloud_sqlite.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof f->path, "%s/iot.db", f->dir);
-    assert_int_equal(ingest_store_sqlite_open(f->path, &f->store), IOT_OK);
-    assert_int_equal(sqlite3_open(f->path, &f->db), SQLITE_OK);
     *state = f;
     return 0;
 }
@@ -42,8 +37,8 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     char p[128];
-    sqlite3_close(f->db);
-    ingest_store_close(&f->store);
+    if (f->db)
+        sqlite3_close(f->db);
     static const char *const files[] = {"iot.db", "iot.db-wal", "iot.db-shm"};
     for (size_t i = 0; i < 3; i++) {
         snprintf(p, sizeof p, "%s/%s", f->dir, files[i]);
@@ -56,6 +51,8 @@ static int teardown(void **state)
 
 static long long q(struct fx *f, const char *sql)
 {
+    if (!f->db)
+        assert_int_equal(sqlite3_open(f->path, &f->db), SQLITE_OK);
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_prepare_v2(f->db, sql, -1, &st, NULL), SQLITE_OK);
     long long v = -1;
@@ -65,24 +62,16 @@ static long long q(struct fx *f, const char *sql)
     return v;
 }
 
-static void put_batch(struct fx *f, const Iot__V1__TelemetryBatch *b, uint32_t want_stored,
-                      uint32_t want_dup)
-{
-    struct ingest_telemetry_result r;
-    assert_int_equal(ingest_store_begin(&f->store), IOT_OK);
-    assert_int_equal(ingest_store_put_telemetry(&f->store, b, FX_NOW_MS, &r), IOT_OK);
-    assert_int_equal(ingest_store_commit(&f->store), IOT_OK);
-    assert_int_equal(r.stored, want_stored);
-    assert_int_equal(r.duplicate, want_dup);
-}
-
 static void test_store_schema_and_pragmas(void **state)
 {
     struct fx *f = *state;
-    assert_int_equal(q(f, "PRAGMA user_version"), 2);
+    struct ingest_store s;
+    assert_int_equal(ingest_store_sqlite_open(f->path, &s), IOT_OK);
+    assert_int_equal(q(f, "PRAGMA user_version"), 3);
     assert_int_equal(q(f, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN"
-                          " ('samples','metrics','devices','dead_letters','dropped_ranges')"),
-                     5);
+                          " ('samples','metrics','devices','dead_letters','dropped_ranges',"
+                          "'seq_stats')"),
+                     6);
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_prepare_v2(f->db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -92,213 +81,44 @@ static void test_store_schema_and_pragmas(void **state)
     struct ingest_store again;
     assert_int_equal(ingest_store_sqlite_open(f->path, &again), IOT_OK);
     ingest_store_close(&again);
+    ingest_store_close(&s);
 }
 
-static void test_store_duplicates_stored_once_metrics_only_for_new(void **state)
+static void test_store_upgrade_from_v2_backfills_seq_stats(void **state)
 {
     struct fx *f = *state;
-    struct fx_batch b;
-    fx_batch_init(&b, "dev-1", 0xfedcba9876543210ULL, 1, 4); /* epoch above INT64_MAX */
-    fx_batch_dropped(&b, 100, 120);
-    put_batch(f, &b.b, 4, 0);
-    assert_int_equal(q(f, "SELECT count(*) FROM samples"), 4);
-    assert_int_equal(q(f, "SELECT count(*) FROM metrics"), 8);
-    /* seq 3..6: 3 and 4 again, 5 and 6 new */
-    fx_batch_init(&b, "dev-1", 0xfedcba9876543210ULL, 3, 4);
-    fx_batch_dropped(&b, 100, 120);
-    put_batch(f, &b.b, 2, 2);
-    assert_int_equal(q(f, "SELECT count(*) FROM samples"), 6);
-    assert_int_equal(q(f, "SELECT count(*) FROM metrics"), 12);
-    assert_int_equal(q(f, "SELECT count(*) FROM metrics WHERE seq = 3"), 2);
-    assert_int_equal(q(f, "SELECT count(*) FROM dropped_ranges"), 1);
-    /* the same seqs in another epoch are other samples */
-    fx_batch_init(&b, "dev-1", 7, 1, 2);
-    put_batch(f, &b.b, 2, 0);
-    assert_int_equal(q(f, "SELECT samples FROM devices WHERE device_id = 'dev-1'"), 8);
-    assert_int_equal(q(f, "SELECT last_seen_ms FROM devices WHERE device_id = 'dev-1'"), FX_NOW_MS);
-    assert_int_equal(q(f, "SELECT online FROM devices WHERE device_id = 'dev-1'"), 0);
-    /* u64 epoch stored as its int64 cast */
-    assert_int_equal(q(f, "SELECT count(DISTINCT epoch) FROM samples"), 2);
-    assert_true(q(f, "SELECT min(epoch) FROM samples") == (long long)0xfedcba9876543210ULL);
-}
-
-static void test_store_rollback_discards(void **state)
-{
-    struct fx *f = *state;
-    struct fx_batch b;
-    struct ingest_telemetry_result r;
-    fx_batch_init(&b, "dev-1", 42, 1, 3);
-    assert_int_equal(ingest_store_begin(&f->store), IOT_OK);
-    assert_int_equal(ingest_store_put_telemetry(&f->store, &b.b, FX_NOW_MS, &r), IOT_OK);
-    ingest_store_rollback(&f->store);
+    struct ingest_store s;
+    assert_int_equal(ingest_store_sqlite_open(f->path, &s), IOT_OK);
+    ingest_store_close(&s);
+    /* back to version 2 with samples of two epochs, one with a hole */
     assert_int_equal(q(f, "SELECT count(*) FROM samples"), 0);
-    put_batch(f, &b.b, 3, 0);
+    assert_int_equal(sqlite3_exec(f->db,
+                                  "DROP TABLE seq_stats; PRAGMA user_version = 2;"
+                                  "INSERT INTO samples VALUES('d', 1, 1, 0, 0), ('d', 1, 2, 0, 0),"
+                                  " ('d', 1, 5, 0, 0), ('d', 2, 7, 0, 0)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(ingest_store_sqlite_open(f->path, &s), IOT_OK);
+    assert_int_equal(q(f, "PRAGMA user_version"), 3);
+    assert_int_equal(q(f, "SELECT max_seq - min_seq + 1 - stored FROM seq_stats WHERE epoch = 1"),
+                     2);
+    assert_int_equal(q(f, "SELECT stored FROM seq_stats WHERE epoch = 2"), 1);
+    struct ingest_seq_totals t;
+    assert_int_equal(ingest_store_seq_totals(&s, &t), IOT_OK);
+    assert_int_equal(t.missing, 2);
+    assert_int_equal(t.gap_epochs, 1);
+    ingest_store_close(&s);
 }
 
-static void test_store_dead_letter_row(void **state)
+static void test_store_newer_schema_refused(void **state)
 {
     struct fx *f = *state;
-    static const uint8_t payload[] = {1, 2, 3, 0, 5};
-    struct ingest_dead_letter dl = {FX_NOW_MS, "devices/x/telemetry", "bad_seq", "seq 0",
-                                    payload, sizeof payload};
-    assert_int_equal(ingest_store_begin(&f->store), IOT_OK);
-    assert_int_equal(ingest_store_put_dead_letter(&f->store, &dl), IOT_OK);
-    assert_int_equal(ingest_store_commit(&f->store), IOT_OK);
-    assert_int_equal(q(f, "SELECT count(*) FROM dead_letters WHERE reason = 'bad_seq' AND"
-                          " topic = 'devices/x/telemetry' AND detail = 'seq 0'"),
-                     1);
-    assert_int_equal(q(f, "SELECT length(payload) FROM dead_letters"), 5);
-    assert_int_equal(q(f, "SELECT received_ms FROM dead_letters"), FX_NOW_MS);
-}
-
-static enum ingest_presence_result presence(struct fx *f, int online, uint64_t conn)
-{
-    Iot__V1__Presence p;
-    enum ingest_presence_result r;
-    fx_presence_init(&p, "dev-1", online, conn);
-    assert_int_equal(ingest_store_begin(&f->store), IOT_OK);
-    assert_int_equal(ingest_store_put_presence(&f->store, &p, FX_NOW_MS, &r), IOT_OK);
-    assert_int_equal(ingest_store_commit(&f->store), IOT_OK);
-    return r;
-}
-
-static void test_store_presence_ordering(void **state)
-{
-    struct fx *f = *state;
-    /* telemetry first: creates the row without presence; any presence applies */
-    struct fx_batch b;
-    fx_batch_init(&b, "dev-1", 42, 1, 1);
-    put_batch(f, &b.b, 1, 0);
-    assert_int_equal(presence(f, 1, 5), INGEST_PRESENCE_APPLIED);
-    assert_int_equal(q(f, "SELECT online FROM devices"), 1);
-    assert_int_equal(q(f, "SELECT connection FROM devices"), 5);
-    assert_int_equal(q(f, "SELECT samples FROM devices"), 1);
-    assert_int_equal(q(f, "SELECT count(*) FROM devices WHERE agent_version = '1.2.3' AND"
-                          " presence_reason = 'connected'"),
-                     1);
-    /* older connection ignored */
-    assert_int_equal(presence(f, 0, 4), INGEST_PRESENCE_STALE);
-    assert_int_equal(q(f, "SELECT online FROM devices"), 1);
-    /* equal counter: OFFLINE (the LWT of connection 5) wins over ONLINE */
-    assert_int_equal(presence(f, 0, 5), INGEST_PRESENCE_APPLIED);
-    assert_int_equal(q(f, "SELECT online FROM devices"), 0);
-    assert_int_equal(q(f, "SELECT count(*) FROM devices WHERE presence_reason = 'lost_connection'"),
-                     1);
-    assert_int_equal(presence(f, 1, 5), INGEST_PRESENCE_STALE); /* late birth of connection 5 */
-    assert_int_equal(q(f, "SELECT online FROM devices"), 0);
-    /* newer wins */
-    assert_int_equal(presence(f, 1, 6), INGEST_PRESENCE_APPLIED);
-    assert_int_equal(q(f, "SELECT online FROM devices"), 1);
-    assert_int_equal(q(f, "SELECT connection FROM devices"), 6);
-    assert_int_equal(q(f, "SELECT count(*) FROM devices"), 1);
-}
-
-struct hook_log {
-    int calls;
-    size_t n;
-    char dev[8];
-    uint64_t epoch;
-    size_t n_ranges;
-    struct ingest_seq_range ranges[4];
-};
-
-static void on_commit(void *ctx, const struct ingest_receipt *r, size_t n)
-{
-    struct hook_log *h = ctx;
-    h->calls++;
-    h->n = n;
-    snprintf(h->dev, sizeof h->dev, "%s", r[0].device_id);
-    h->epoch = r[0].epoch;
-    h->n_ranges = r[0].n_ranges;
-    for (size_t i = 0; i < r[0].n_ranges && i < 4; i++)
-        h->ranges[i] = r[0].ranges[i];
-}
-
-static struct ingest_msg *msg_of_batch(const Iot__V1__TelemetryBatch *b, const char *topic)
-{
-    size_t len;
-    uint8_t *buf = fx_pack_batch(b, &len);
-    struct ingest_msg *m = ingest__msg_new(topic, buf, len, FX_NOW_MS);
-    free(buf);
-    assert_non_null(m);
-    return m;
-}
-
-static void test_process_batch_counts_dead_letters_and_reports_ranges(void **state)
-{
-    struct fx *f = *state;
-    struct ingest_metrics m;
-    struct hook_log h;
-    memset(&h, 0, sizeof h);
-    ingest_metrics_init(&m);
-    iot_log_set_level(IOT_LOG_ERROR); /* the dead letters below log warnings */
-
-    struct fx_batch b;
-    struct ingest_msg *msgs[4];
-    fx_batch_init(&b, "dev-1", 42, 1, 5);
-    b.s[2].seq = 9; /* seqs 1,2,9,4,5 -> ranges [1,2] [4,5] [9,9] */
-    msgs[0] = msg_of_batch(&b.b, "devices/dev-1/telemetry");
-    fx_batch_init(&b, "dev-1", 42, 0, 1);
-    msgs[1] = msg_of_batch(&b.b, "devices/dev-1/telemetry"); /* bad_seq */
-    static const uint8_t junk[] = {0xff, 0xff, 0xff};
-    msgs[2] = ingest__msg_new("devices/dev-1/status", junk, sizeof junk, FX_NOW_MS);
-    Iot__V1__Presence p;
-    fx_presence_init(&p, "dev-1", 1, 1);
-    size_t len;
-    uint8_t *buf = fx_pack_presence(&p, &len);
-    msgs[3] = ingest__msg_new("devices/dev-1/status", buf, len, FX_NOW_MS);
-    free(buf);
-
-    assert_int_equal(ingest__process_batch(&f->store, &m, msgs, 4, on_commit, &h), IOT_OK);
-    assert_int_equal(atomic_load(&m.samples_stored), 5);
-    assert_int_equal(atomic_load(&m.dead_letters), 2);
-    assert_int_equal(atomic_load(&m.dead_letters_by_reason[INGEST_REASON_BAD_SEQ]), 1);
-    assert_int_equal(atomic_load(&m.dead_letters_by_reason[INGEST_REASON_DECODE_FAILED]), 1);
-    assert_int_equal(atomic_load(&m.presence_applied), 1);
-    assert_int_equal(atomic_load(&m.batches_committed), 1);
-    assert_int_equal(q(f, "SELECT count(*) FROM dead_letters"), 2);
-    assert_int_equal(q(f, "SELECT online FROM devices"), 1);
-    assert_int_equal(h.calls, 1);
-    assert_int_equal(h.n, 1);
-    assert_string_equal(h.dev, "dev-1");
-    assert_int_equal(h.epoch, 42);
-    assert_int_equal(h.n_ranges, 3);
-    assert_int_equal(h.ranges[0].first, 1);
-    assert_int_equal(h.ranges[0].last, 2);
-    assert_int_equal(h.ranges[1].first, 4);
-    assert_int_equal(h.ranges[1].last, 5);
-    assert_int_equal(h.ranges[2].first, 9);
-
-    /* the same batch again: all duplicates, no new metrics; the hook still reports them durable */
-    assert_int_equal(ingest__process_batch(&f->store, &m, msgs, 1, on_commit, &h), IOT_OK);
-    assert_int_equal(atomic_load(&m.samples_stored), 5);
-    assert_int_equal(atomic_load(&m.samples_duplicate), 5);
-    assert_int_equal(q(f, "SELECT count(*) FROM metrics"), 10);
-    assert_int_equal(h.calls, 2);
-    for (size_t i = 0; i < 4; i++)
-        free(msgs[i]);
-    iot_log_set_level(IOT_LOG_INFO);
-}
-
-static void test_process_batch_oversize_keeps_prefix(void **state)
-{
-    struct fx *f = *state;
-    struct ingest_metrics m;
-    ingest_metrics_init(&m);
+    assert_int_equal(q(f, "PRAGMA user_version = 99"), -1);
+    struct ingest_store s = {0};
     iot_log_set_level(IOT_LOG_ERROR);
-    size_t big = IOT_MAX_PAYLOAD + 100;
-    uint8_t *buf = calloc(1, big);
-    assert_non_null(buf);
-    struct ingest_msg *msg = ingest__msg_new("devices/dev-1/telemetry", buf, big, FX_NOW_MS);
-    free(buf);
-    assert_non_null(msg);
-    assert_int_equal(msg->len, IOT_MAX_PAYLOAD + 1);
-    assert_int_equal(ingest__process_batch(&f->store, &m, &msg, 1, NULL, NULL), IOT_OK);
-    assert_int_equal(atomic_load(&m.dead_letters_by_reason[INGEST_REASON_OVERSIZE]), 1);
-    assert_int_equal(q(f, "SELECT length(payload) FROM dead_letters WHERE reason = 'oversize'"),
-                     4096);
-    free(msg);
+    assert_int_equal(ingest_store_sqlite_open(f->path, &s), IOT_ERR_INVAL);
     iot_log_set_level(IOT_LOG_INFO);
+    assert_null(s.ops);
 }
 
 static void test_store_open_bad_path_fails(void **state)
@@ -312,19 +132,29 @@ static void test_store_open_bad_path_fails(void **state)
     iot_log_set_level(IOT_LOG_INFO);
 }
 
+static void test_storage_redact_hides_password(void **state)
+{
+    (void)state;
+    char buf[128];
+    assert_string_equal(ingest_storage_redact("postgresql://iot:s3cret@db:5432/iot", buf,
+                                              sizeof buf),
+                        "postgresql://iot:***@db:5432/iot");
+    assert_string_equal(ingest_storage_redact("postgresql://iot@db/iot?password=x&sslmode=require",
+                                              buf, sizeof buf),
+                        "postgresql://iot@db/iot?password=***&sslmode=require");
+    assert_string_equal(ingest_storage_redact("/var/lib/iot/cloud.db", buf, sizeof buf),
+                        "/var/lib/iot/cloud.db");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_schema_and_pragmas, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_duplicates_stored_once_metrics_only_for_new,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_rollback_discards, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_dead_letter_row, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_presence_ordering, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_process_batch_counts_dead_letters_and_reports_ranges,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_process_batch_oversize_keeps_prefix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_upgrade_from_v2_backfills_seq_stats, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_newer_schema_refused, setup, teardown),
         cmocka_unit_test(test_store_open_bad_path_fails),
+        cmocka_unit_test(test_storage_redact_hides_password),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Fuzz target: request bodies of the cloud's HTTP API (cloud/src/api_json.c: api_parse_command,
+ * api_parse_desired) and its integer query parameters (api_parse_i64). The input is a body;
+ * without a trailing NUL, so a read past the length is caught. Invariant checked: an accepted
+ * request has a valid name and bounded strings; a refusal says why. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "api_json.h"
+#include "fuzz_common.h"
+#include "iot/mem.h"
+#include "json_util.h"
+
+static const struct cloud_commands_config cfg = {
+    .key_id = "k", .default_timeout_s = 60, .max_timeout_s = 3600};
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    fuzz_quiet_logs();
+    json_util_init();
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char detail[256];
+    struct cmd_request *rq = iot_malloc(sizeof *rq);
+    struct desired_request *dr = iot_malloc(sizeof *dr);
+    if (!rq || !dr)
+        goto out;
+
+    /* The body as it arrives: not NUL-terminated. */
+    detail[0] = 0;
+    enum iot_err rc = api_parse_command((const char *)data, size, "fz-1", NULL, &cfg, rq, detail,
+                                        sizeof detail);
+    if (rc == IOT_OK) {
+        if (!rq->name[0] || strcmp(rq->device_id, "fz-1") != 0 || rq->n_params > CMD_PARAMS_MAX ||
+            rq->timeout_s == 0 || rq->timeout_s > cfg.max_timeout_s)
+            abort();
+    } else if (rc != IOT_ERR_MALFORMED || !detail[0]) {
+        abort();
+    }
+    /* With an Idempotency-Key header made of the first bytes. */
+    char hdr[48];
+    size_t hn = size < sizeof hdr - 1 ? size : sizeof hdr - 1;
+    memcpy(hdr, data, hn);
+    hdr[hn] = 0;
+    (void)api_parse_command((const char *)data, size, "fz-1", hdr, &cfg, rq, detail, sizeof detail);
+
+    detail[0] = 0;
+    rc = api_parse_desired((const char *)data, size, dr, detail, sizeof detail);
+    if (rc == IOT_OK) {
+        if (dr->n == 0 || dr->n > DESIRED_MAX)
+            abort();
+    } else if (rc != IOT_ERR_MALFORMED || !detail[0]) {
+        abort();
+    }
+
+    /* A query parameter value (NUL-terminated: the HTTP server hands over C strings). */
+    char q[64];
+    size_t qn = size < sizeof q - 1 ? size : sizeof q - 1;
+    memcpy(q, data, qn);
+    q[qn] = 0;
+    int64_t v;
+    if (api_parse_i64(q, 0, 60, &v) && (v < 0 || v > 60))
+        abort();
+out:
+    iot_free(rq);
+    iot_free(dr);
+    return 0;
+}

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The broker ceiling of the ingest benchmark (not a test): a Paho MQTTAsync subscriber (MQTT 5,
+ * mutual TLS with the cloud's certificate, QoS 1, persistent session like iot-cloud) that only
+ * counts what arrives. It prints "ready" once subscribed, then one JSON line when EXPECT messages
+ * arrived or nothing came for IDLE seconds:
+ *   {"received":N,"seconds":first-to-last,"rate":N/seconds,"cpu_s":..,"us_per_msg":..}
+ *   iot-count-sub --port P --pki DIR [--host H] [--topic devices/+/telemetry] [--expect N]
+ *                 [--idle 10] [--client-id iot-count-sub] */
+#include <MQTTAsync.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_long received;
+static atomic_int subscribed, failed;
+static double first_s, last_s;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Paho's receive thread: count, free, return 1. Nothing else. */
+static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *m)
+{
+    (void)ctx;
+    (void)len;
+    double t = now_s();
+    if (atomic_fetch_add(&received, 1) == 0)
+        first_s = t;
+    last_s = t;
+    MQTTAsync_freeMessage(&m);
+    MQTTAsync_free(topic);
+    return 1;
+}
+
+static void on_subscribed(void *ctx, MQTTAsync_successData5 *r)
+{
+    (void)ctx;
+    (void)r;
+    atomic_store(&subscribed, 1);
+}
+
+static void on_fail(void *ctx, MQTTAsync_failureData5 *r)
+{
+    (void)ctx;
+    fprintf(stderr, "count-sub: failed: %d %s\n", r ? r->code : -1,
+            r && r->message ? r->message : "");
+    atomic_store(&failed, 1);
+}
+
+struct sub_ctx {
+    MQTTAsync c;
+    const char *topic;
+};
+
+static void on_connect(void *ctx, MQTTAsync_successData5 *r)
+{
+    (void)r;
+    struct sub_ctx *s = ctx;
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    ro.onSuccess5 = on_subscribed;
+    ro.onFailure5 = on_fail;
+    if (MQTTAsync_subscribe(s->c, s->topic, 1, &ro) != MQTTASYNC_SUCCESS)
+        atomic_store(&failed, 1);
+}
+
+static const char *arg_of(int argc, char **argv, const char *name, const char *def)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return argv[i + 1];
+    return def;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+int main(int argc, char **argv)
+{
+    const char *host = arg_of(argc, argv, "--host", "127.0.0.1");
+    const char *port = arg_of(argc, argv, "--port", NULL);
+    const char *pki = arg_of(argc, argv, "--pki", NULL);
+    const char *topic = arg_of(argc, argv, "--topic", "devices/+/telemetry");
+    const char *client_id = arg_of(argc, argv, "--client-id", "iot-count-sub");
+    long expect = atol(arg_of(argc, argv, "--expect", "0"));
+    double idle = atof(arg_of(argc, argv, "--idle", "10"));
+    if (!port || !pki) {
+        fprintf(stderr, "usage: iot-count-sub --port P --pki DIR [--host H] [--topic T]"
+                        " [--expect N] [--idle S] [--client-id ID]\n");
+        return 2;
+    }
+    char uri[300], ca[600], crt[600], key[600];
+    snprintf(uri, sizeof uri, "ssl://%s:%s", host, port);
+    snprintf(ca, sizeof ca, "%s/ca.crt", pki);
+    snprintf(crt, sizeof crt, "%s/cloud.crt", pki);
+    snprintf(key, sizeof key, "%s/cloud.key", pki);
+    struct sub_ctx s = {.topic = topic};
+    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
+    if (MQTTAsync_createWithOptions(&s.c, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co) !=
+        MQTTASYNC_SUCCESS)
+        return 1;
+    MQTTAsync_setCallbacks(s.c, NULL, NULL, on_message, NULL);
+    MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer5;
+    MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+    ssl.trustStore = ca;
+    ssl.keyStore = crt;
+    ssl.privateKey = key;
+    ssl.enableServerCertAuth = 1;
+    o.ssl = &ssl;
+    o.cleanstart = 1; /* a fresh session each run, kept while connected like iot-cloud's */
+    o.keepAliveInterval = 60;
+    MQTTProperties props = MQTTProperties_initializer;
+    MQTTProperty expiry = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL,
+                           .value.integer4 = 600};
+    MQTTProperties_add(&props, &expiry);
+    o.connectProperties = &props;
+    o.onSuccess5 = on_connect;
+    o.onFailure5 = on_fail;
+    o.context = &s;
+    if (MQTTAsync_connect(s.c, &o) != MQTTASYNC_SUCCESS)
+        return 1;
+    double deadline = now_s() + 30;
+    while (!atomic_load(&subscribed) && !atomic_load(&failed) && now_s() < deadline)
+        usleep(10000);
+    MQTTProperties_free(&props);
+    if (!atomic_load(&subscribed))
+        return 1;
+    printf("ready\n");
+    fflush(stdout);
+    double cpu0 = cpu_s();
+    long seen = 0;
+    double last_change = now_s();
+    for (;;) {
+        usleep(20000);
+        long n = atomic_load(&received);
+        if (n != seen) {
+            seen = n;
+            last_change = now_s();
+        }
+        if ((expect > 0 && n >= expect) || now_s() - last_change > idle)
+            break;
+    }
+    double cpu = cpu_s() - cpu0;
+    long n = atomic_load(&received);
+    double secs = n > 1 ? last_s - first_s : 0;
+    printf("{\"received\":%ld,\"seconds\":%.3f,\"rate\":%.0f,\"cpu_s\":%.2f,\"us_per_msg\":%.2f}\n",
+           n, secs, secs > 0 ? (double)n / secs : 0.0, cpu, n ? cpu * 1e6 / (double)n : 0.0);
+    fflush(stdout);
+    MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+    d.timeout = 500;
+    MQTTAsync_disconnect(s.c, &d);
+    usleep(200000);
+    MQTTAsync_destroy(&s.c);
+    return expect > 0 && n < expect ? 1 : 0;
+}
