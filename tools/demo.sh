@@ -24,7 +24,7 @@ done
 tools/install-deps.sh
 echo "demo: building (release preset)"
 cmake --preset release >/dev/null
-cmake --build --preset release -j"$(nproc)" >/dev/null
+cmake --build --preset release -j"$(nproc)" --target iot-cloud iot-pki iot-sim iotctl iot-free-port >/dev/null
 
 export IOT_BUILD=$root/build-release
 # shellcheck source=../tests/support/lib.sh

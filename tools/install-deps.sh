@@ -23,7 +23,8 @@ PKGS=(
   libinih-dev                            # INI config files
   libsystemd-dev                         # sd_notify readiness and watchdog
   libsqlite3-dev sqlite3                 # cloud storage (and the tests' queries)
-  libpq-dev                              # PostgreSQL client (cloud storage, later issue)
+  libpq-dev                              # PostgreSQL client library (cloud storage)
+  postgresql postgresql-client           # PostgreSQL server for the storage tests and benchmark
   libmicrohttpd-dev libcjson-dev libcurl4-openssl-dev  # cloud HTTP API, JSON, webhooks
   libcmocka-dev                          # unit tests
 )

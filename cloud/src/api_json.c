@@ -83,10 +83,41 @@ static enum iot_err parse_map(const cJSON *obj, const char *what, size_t max,
     return IOT_OK;
 }
 
+/* JSON text is UTF-8 (RFC 8259) without NUL bytes: cJSON would stop a string at a NUL (what
+ * follows is silently ignored) and pass invalid UTF-8 on into commands and JSON answers.
+ * @return the offset of the first bad byte, or @p len */
+static size_t utf8_check(const unsigned char *p, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        unsigned c = p[i];
+        size_t n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
+                 : (c & 0xf8) == 0xf0 ? 3 : 4;
+        if (c == 0 || n == 4 || i + n >= len)
+            return i;
+        uint32_t cp = n == 0 ? c : n == 1 ? c & 0x1f : n == 2 ? c & 0x0f : c & 0x07;
+        for (size_t k = 1; k <= n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return i;
+            cp = cp << 6 | (p[i + k] & 0x3f);
+        }
+        /* overlong forms, surrogates, beyond U+10FFFF */
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+            return i;
+        i += n + 1;
+    }
+    return len;
+}
+
 static cJSON *parse_object(const char *body, size_t len, char *detail, size_t cap)
 {
     if (!body || len == 0) {
         bad(detail, cap, "empty body: a JSON object is required");
+        return NULL;
+    }
+    size_t badat = utf8_check((const unsigned char *)body, len);
+    if (badat < len) {
+        bad(detail, cap, "body is not UTF-8 text without NUL bytes (at byte %zu)", badat);
         return NULL;
     }
     const char *end = NULL;
@@ -127,8 +158,20 @@ enum iot_err api_parse_command(const char *body, size_t len, const char *device_
     enum iot_err rc = IOT_OK;
     bool have_name = false;
     const cJSON *it;
+    static const char *const fields[] = {"name", "params", "timeout_s", "callback_url",
+                                         "idempotency_key"};
+    unsigned seen = 0;
     cJSON_ArrayForEach(it, root) {
         const char *k = it->string;
+        /* A field given twice is refused: which one wins differs between JSON parsers. */
+        for (unsigned f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+            if (strcmp(k, fields[f]) == 0 && (seen & (1u << f)))
+                rc = bad(detail, cap, "duplicate field '%s'", k);
+            if (strcmp(k, fields[f]) == 0)
+                seen |= 1u << f;
+        }
+        if (rc != IOT_OK)
+            break;
         if (strcmp(k, "name") == 0) {
             if (!cJSON_IsString(it) || !json_name_ok(it->valuestring, CMD_NAME_MAX)) {
                 rc = bad(detail, cap, "name must be a string matching [A-Za-z0-9_.:-]{1,%d}",
@@ -204,7 +247,10 @@ enum iot_err api_parse_desired(const char *body, size_t len, struct desired_requ
     enum iot_err rc = IOT_OK;
     const cJSON *settings = NULL, *it;
     cJSON_ArrayForEach(it, root) {
-        if (strcmp(it->string, "settings") == 0) {
+        if (strcmp(it->string, "settings") == 0 && settings) {
+            rc = bad(detail, cap, "duplicate field 'settings'");
+            break;
+        } else if (strcmp(it->string, "settings") == 0) {
             settings = it;
         } else {
             rc = bad(detail, cap, "unknown field (only settings)");

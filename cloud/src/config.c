@@ -328,6 +328,23 @@ static enum iot_err check_file(const char *key, const char *path, char *errbuf, 
         snprintf(errbuf, errlen, "[mqtt] %s: cannot read '%s': %s", key, path, strerror(errno));
         return IOT_ERR_NOT_FOUND;
     }
+    /* Readable is not enough: a directory or a file that is not PEM fails only at the first TLS
+     * connect, which is then retried for ever with a bare library code. */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    enum iot_err rc = plat_file_read(path, 1024u * 1024u, &buf, &len);
+    bool pem = rc == IOT_OK && len > 0 && strstr((const char *)buf, "-----BEGIN ") != NULL;
+    iot_free(buf);
+    if (rc != IOT_OK) {
+        snprintf(errbuf, errlen, "[mqtt] %s: cannot read '%s' (%s; a directory?)", key, path,
+                 iot_err_str(rc));
+        return IOT_ERR_NOT_FOUND;
+    }
+    if (!pem) {
+        snprintf(errbuf, errlen, "[mqtt] %s: '%s' is not a PEM file (no -----BEGIN line)", key,
+                 path);
+        return IOT_ERR_INVAL;
+    }
     return IOT_OK;
 }
 

@@ -23,6 +23,7 @@ void ingest_metrics_init(struct ingest_metrics *m)
     atomic_init(&m->receipts_sent, 0);
     atomic_init(&m->batches_committed, 0);
     atomic_init(&m->store_errors, 0);
+    atomic_init(&m->store_conflicts, 0);
     atomic_init(&m->queue_full_waits, 0);
     atomic_init(&m->queue_depth, 0);
     atomic_init(&m->queue_capacity, 0);
@@ -123,6 +124,9 @@ enum iot_err ingest_metrics_render(const struct ingest_metrics *m, char **out, s
            atomic_load(&m->batches_committed));
     metric(&b, "iot_cloud_store_errors_total", "counter", "Storage transactions that failed",
            atomic_load(&m->store_errors));
+    metric(&b, "iot_cloud_store_conflicts_total", "counter",
+           "Transactions that lost a lock conflict with another instance (retried at once)",
+           atomic_load(&m->store_conflicts));
     metric(&b, "iot_cloud_ingest_queue_full_waits_total", "counter",
            "Times the MQTT thread waited for ingest queue space", atomic_load(&m->queue_full_waits));
     metric(&b, "iot_cloud_ingest_queue_depth", "gauge", "Messages waiting in the ingest queue",

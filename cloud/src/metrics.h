@@ -24,6 +24,7 @@ struct ingest_metrics {
     atomic_uint_fast64_t receipts_sent;
     atomic_uint_fast64_t batches_committed;
     atomic_uint_fast64_t store_errors;        /**< failed transactions (retried) */
+    atomic_uint_fast64_t store_conflicts;     /**< transactions that lost a deadlock (retried) */
     atomic_uint_fast64_t queue_full_waits;    /**< times the MQTT thread waited for queue space */
     atomic_uint_fast64_t queue_depth;         /**< gauge */
     atomic_uint_fast64_t queue_capacity;      /**< gauge */

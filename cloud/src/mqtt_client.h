@@ -13,9 +13,10 @@
 struct ingest_mqtt;
 
 /**
- * Called on Paho's thread for each message. Must copy what it keeps and return quickly; may block
- * briefly for backpressure. Return false to have the message delivered again later (it stays with
- * Paho; note that Paho has already PUBACKed it).
+ * Called on Paho's thread for each message. Must copy what it keeps; may block for backpressure
+ * (Paho holds its own mutex meanwhile, so every other Paho call waits: the adapter's publishes go
+ * through an outbox and never make the caller wait). Return false to have the message delivered
+ * again later (it stays with Paho; note that Paho has already PUBACKed it).
  */
 typedef bool (*ingest_mqtt_message_fn)(void *ctx, const char *topic, const void *payload, size_t len);
 /** Called on Paho's thread (or in ingest_mqtt_tick) when the connection comes up or goes down. */
@@ -65,9 +66,10 @@ enum iot_err ingest_mqtt_create(const struct cloud_mqtt_config *cfg,
 void ingest_mqtt_tick(struct ingest_mqtt *m, uint64_t now_mono_ms);
 
 /**
- * @brief Queue a publish (thread-safe, non-blocking). Completion goes to on_published.
+ * @brief Queue a publish (thread-safe, non-blocking: copied into the outbox, handed to Paho by the
+ * adapter's sender thread). Completion goes to on_published, also when Paho refuses it later.
  * @return IOT_OK (queued), IOT_ERR_CLOSED (not connected: nothing queued), IOT_ERR_INVAL,
- * IOT_ERR_FULL (Paho's queue is full), IOT_ERR_INTERNAL (Paho refused; logged)
+ * IOT_ERR_FULL (the outbox is full), IOT_ERR_NOMEM
  */
 enum iot_err ingest_mqtt_publish(struct ingest_mqtt *m, const struct ingest_mqtt_pub *p);
 

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Paho MQTTAsync adapter of mqtt_client.h: the only file that includes MQTTAsync.h. Paho owns the
- * socket and TLS (OpenSSL). Its callbacks only copy, update state and log; never ingest work here. */
+ * socket and TLS (OpenSSL). Its callbacks only copy, update state and log; never ingest work here.
+ * Publishes go through an outbox and one sender thread (see "outbox" below). */
 #define IOT_LOG_TAG "cloud.mqtt"
 #include "mqtt_client.h"
 
 #include <MQTTAsync.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +20,7 @@
 #define BACKOFF_MIN_MS 500u
 #define BACKOFF_MAX_MS 30000u
 #define CONNECT_TIMEOUT_S 10
+#define OUTBOX_MAX 20000u /* publishes waiting for the sender thread */
 
 enum conn_state { ST_IDLE, ST_CONNECTING, ST_CONNECTED, ST_WAIT_RETRY, ST_STOPPED };
 
@@ -34,7 +38,38 @@ struct ingest_mqtt {
     uint64_t resubscribe_at_ms; /* non-zero: subscribe again at this time (a SUBSCRIBE failed) */
     atomic_int connected;
     atomic_int disconnect_done;
+    /* outbox (see below) */
+    pthread_mutex_t olock;
+    pthread_cond_t ocond;   /* something to send, or stop */
+    pthread_cond_t oidle;   /* outbox empty and nothing being sent */
+    struct outmsg *ohead, *otail;
+    size_t n_out;
+    bool sending, ostop, outbox_ready, sender_started;
+    pthread_t sender;
 };
+
+/* ---- outbox: ingest_mqtt_publish never calls Paho ----
+ * Paho's receive thread holds Paho's own mutex while it runs our message callback, and that
+ * callback blocks while the ingest queue is full (backpressure). Any Paho call from another thread
+ * then waits as long as the storage is stalled; measured: the main loop blocked in
+ * MQTTAsync_sendMessage while holding the receipts lock that the worker needed to free the queue,
+ * a deadlock. So a publish is copied into a bounded outbox, and one sender thread (which may wait
+ * on Paho) hands them over in order. */
+struct outmsg {
+    struct outmsg *next;
+    uint64_t token;
+    int qos;
+    bool retained;
+    uint32_t expiry_s;
+    char *topic, *response_topic; /* NULL: none */
+    uint8_t *payload, *corr;
+    size_t len, corr_len;
+    uint8_t data[];
+};
+
+static enum iot_err outbox_start(struct ingest_mqtt *m);
+static void outbox_drain(struct ingest_mqtt *m, uint32_t timeout_ms);
+static void outbox_stop(struct ingest_mqtt *m);
 
 static void set_retry(struct ingest_mqtt *m)
 {
@@ -219,6 +254,10 @@ enum iot_err ingest_mqtt_create(const struct cloud_mqtt_config *cfg,
     }
     if (plat_mutex_create(&m->lock) != IOT_OK)
         goto out;
+    rc = outbox_start(m);
+    if (rc != IOT_OK)
+        goto out;
+    rc = IOT_ERR_NOMEM;
 
     MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
     int prc = MQTTAsync_createWithOptions(&m->client, m->uri, cfg->client_id,
@@ -323,58 +362,192 @@ static void on_publish_fail(void *context, MQTTAsync_failureData5 *r)
     iot_free(pc);
 }
 
-enum iot_err ingest_mqtt_publish(struct ingest_mqtt *m, const struct ingest_mqtt_pub *p)
+static void send_now(struct ingest_mqtt *m, const struct outmsg *o)
 {
-    if (!m || !p || !p->topic || (p->len && !p->payload) || p->len > INT32_MAX)
-        return IOT_ERR_INVAL;
-    if (!atomic_load(&m->connected))
-        return IOT_ERR_CLOSED;
     struct pub_ctx *pc = iot_malloc(sizeof *pc);
-    if (!pc)
-        return IOT_ERR_NOMEM;
+    if (!pc) {
+        if (m->h.on_published)
+            m->h.on_published(m->h.ctx, o->token, false);
+        return;
+    }
     pc->m = m;
-    pc->token = p->token;
-
+    pc->token = o->token;
     MQTTProperties props = MQTTProperties_initializer;
-    if (p->expiry_s) {
+    if (o->expiry_s) {
         MQTTProperty e = {.identifier = MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL};
-        e.value.integer4 = p->expiry_s;
+        e.value.integer4 = o->expiry_s;
         MQTTProperties_add(&props, &e);
     }
-    if (p->response_topic) {
+    if (o->response_topic) {
         MQTTProperty rt = {.identifier = MQTTPROPERTY_CODE_RESPONSE_TOPIC};
-        rt.value.data.data = (char *)p->response_topic;
-        rt.value.data.len = (int)strlen(p->response_topic);
+        rt.value.data.data = o->response_topic;
+        rt.value.data.len = (int)strlen(o->response_topic);
         MQTTProperties_add(&props, &rt);
     }
-    if (p->correlation && p->correlation_len) {
+    if (o->corr) {
         MQTTProperty cd = {.identifier = MQTTPROPERTY_CODE_CORRELATION_DATA};
-        cd.value.data.data = (char *)p->correlation;
-        cd.value.data.len = (int)p->correlation_len;
+        cd.value.data.data = (char *)o->corr;
+        cd.value.data.len = (int)o->corr_len;
         MQTTProperties_add(&props, &cd);
     }
     MQTTAsync_message msg = MQTTAsync_message_initializer;
-    msg.payload = (void *)p->payload;
-    msg.payloadlen = (int)p->len;
-    msg.qos = p->qos;
-    msg.retained = p->retained ? 1 : 0;
+    msg.payload = o->payload;
+    msg.payloadlen = (int)o->len;
+    msg.qos = o->qos;
+    msg.retained = o->retained ? 1 : 0;
     msg.properties = props;
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
     ro.onSuccess5 = on_publish_ok;
     ro.onFailure5 = on_publish_fail;
     ro.context = pc;
-    int rc = MQTTAsync_sendMessage(m->client, p->topic, &msg, &ro);
+    int rc = MQTTAsync_sendMessage(m->client, o->topic, &msg, &ro);
     MQTTProperties_free(&props);
     if (rc == MQTTASYNC_SUCCESS)
-        return IOT_OK;
+        return;
     iot_free(pc);
-    if (rc == MQTTASYNC_MAX_BUFFERED_MESSAGES)
-        return IOT_ERR_FULL;
-    if (rc == MQTTASYNC_DISCONNECTED)
+    if (rc != MQTTASYNC_DISCONNECTED)
+        IOT_LOG(IOT_LOG_WARN, "publish to %s refused by Paho: %s (%d)", o->topic,
+                MQTTAsync_strerror(rc), rc);
+    if (m->h.on_published)
+        m->h.on_published(m->h.ctx, o->token, false);
+}
+
+static void *sender_main(void *arg)
+{
+    struct ingest_mqtt *m = arg;
+    pthread_mutex_lock(&m->olock);
+    for (;;) {
+        while (!m->ohead && !m->ostop)
+            pthread_cond_wait(&m->ocond, &m->olock);
+        struct outmsg *o = m->ohead;
+        if (!o)
+            break; /* stopping, nothing left */
+        m->ohead = o->next;
+        if (!m->ohead)
+            m->otail = NULL;
+        m->n_out--;
+        m->sending = true;
+        bool stop = m->ostop;
+        pthread_mutex_unlock(&m->olock);
+        if (stop) { /* destroyed: what is left fails */
+            if (m->h.on_published)
+                m->h.on_published(m->h.ctx, o->token, false);
+        } else {
+            send_now(m, o);
+        }
+        iot_free(o);
+        pthread_mutex_lock(&m->olock);
+        m->sending = false;
+        if (!m->ohead)
+            pthread_cond_broadcast(&m->oidle);
+    }
+    pthread_mutex_unlock(&m->olock);
+    return NULL;
+}
+
+static enum iot_err outbox_start(struct ingest_mqtt *m)
+{
+    pthread_mutex_init(&m->olock, NULL);
+    pthread_cond_init(&m->ocond, NULL);
+    pthread_cond_init(&m->oidle, NULL);
+    m->outbox_ready = true;
+    if (pthread_create(&m->sender, NULL, sender_main, m) != 0) {
+        IOT_LOG(IOT_LOG_ERROR, "cannot start the MQTT sender thread");
+        return IOT_ERR_INTERNAL;
+    }
+    m->sender_started = true;
+    return IOT_OK;
+}
+
+/* Wait until the sender handed everything to Paho (at most @p timeout_ms). */
+static void outbox_drain(struct ingest_mqtt *m, uint32_t timeout_ms)
+{
+    if (!m->sender_started)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(timeout_ms / 1000u);
+    ts.tv_nsec += (long)(timeout_ms % 1000u) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&m->olock);
+    while ((m->ohead || m->sending) && pthread_cond_timedwait(&m->oidle, &m->olock, &ts) == 0)
+        ;
+    pthread_mutex_unlock(&m->olock);
+}
+
+static void outbox_stop(struct ingest_mqtt *m)
+{
+    if (!m->outbox_ready)
+        return;
+    if (m->sender_started) {
+        pthread_mutex_lock(&m->olock);
+        m->ostop = true;
+        pthread_cond_broadcast(&m->ocond);
+        pthread_mutex_unlock(&m->olock);
+        pthread_join(m->sender, NULL);
+    }
+    pthread_cond_destroy(&m->ocond);
+    pthread_cond_destroy(&m->oidle);
+    pthread_mutex_destroy(&m->olock);
+}
+
+enum iot_err ingest_mqtt_publish(struct ingest_mqtt *m, const struct ingest_mqtt_pub *p)
+{
+    if (!m || !p || !p->topic || (p->len && !p->payload) || p->len > INT32_MAX ||
+        p->correlation_len > INT32_MAX)
+        return IOT_ERR_INVAL;
+    if (!atomic_load(&m->connected))
         return IOT_ERR_CLOSED;
-    IOT_LOG(IOT_LOG_WARN, "publish to %s refused by Paho: %s (%d)", p->topic, MQTTAsync_strerror(rc),
-            rc);
-    return IOT_ERR_INTERNAL;
+    size_t tlen = strlen(p->topic) + 1;
+    size_t rlen = p->response_topic ? strlen(p->response_topic) + 1 : 0;
+    size_t clen = p->correlation ? p->correlation_len : 0;
+    struct outmsg *o = iot_malloc(sizeof *o + tlen + rlen + p->len + clen);
+    if (!o)
+        return IOT_ERR_NOMEM;
+    memset(o, 0, sizeof *o);
+    uint8_t *w = o->data;
+    o->topic = (char *)w;
+    memcpy(w, p->topic, tlen);
+    w += tlen;
+    if (rlen) {
+        o->response_topic = (char *)w;
+        memcpy(w, p->response_topic, rlen);
+        w += rlen;
+    }
+    o->payload = w;
+    if (p->len)
+        memcpy(w, p->payload, p->len);
+    w += p->len;
+    if (clen) {
+        o->corr = w;
+        memcpy(w, p->correlation, clen);
+        o->corr_len = clen;
+    }
+    o->len = p->len;
+    o->qos = p->qos;
+    o->retained = p->retained;
+    o->expiry_s = p->expiry_s;
+    o->token = p->token;
+    pthread_mutex_lock(&m->olock);
+    bool full = m->n_out >= OUTBOX_MAX || m->ostop;
+    if (!full) {
+        if (m->otail)
+            m->otail->next = o;
+        else
+            m->ohead = o;
+        m->otail = o;
+        m->n_out++;
+        pthread_cond_signal(&m->ocond);
+    }
+    pthread_mutex_unlock(&m->olock);
+    if (full) {
+        iot_free(o);
+        return IOT_ERR_FULL;
+    }
+    return IOT_OK;
 }
 
 bool ingest_mqtt_connected(struct ingest_mqtt *m) { return m && atomic_load(&m->connected) != 0; }
@@ -400,6 +573,7 @@ void ingest_mqtt_disconnect(struct ingest_mqtt *m, uint32_t timeout_ms)
     plat_mutex_lock(m->lock);
     m->state = ST_STOPPED;
     plat_mutex_unlock(m->lock);
+    outbox_drain(m, timeout_ms / 2); /* e.g. the receipts of the final drain */
     if (!MQTTAsync_isConnected(m->client)) {
         notify_state(m, false);
         return;
@@ -426,6 +600,7 @@ void ingest_mqtt_destroy(struct ingest_mqtt *m)
 {
     if (!m)
         return;
+    outbox_stop(m); /* before Paho goes: the sender may be inside a Paho call */
     if (m->client)
         MQTTAsync_destroy(&m->client);
     plat_mutex_destroy(m->lock);

@@ -117,6 +117,14 @@ static void quiet(void *arg, const char *msg)
     IOT_LOG(IOT_LOG_DEBUG, "server notice: %s", msg);
 }
 
+enum iot_err pg_failure(const PGresult *r)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0))
+        return IOT_ERR_AGAIN;
+    return IOT_ERR_IO;
+}
+
 void pg_log_error(const char *name, const char *what, const PGresult *r, const PGconn *c)
 {
     const char *msg = r ? PQresultErrorMessage(r) : NULL;
@@ -126,7 +134,8 @@ void pg_log_error(const char *name, const char *what, const PGresult *r, const P
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         n--;
-    IOT_LOG(IOT_LOG_ERROR, "storage '%s': %s failed: %.*s%s%s%s", name, what, (int)n, msg,
+    IOT_LOG(pg_failure(r) == IOT_ERR_AGAIN ? IOT_LOG_WARN : IOT_LOG_ERROR,
+            "storage '%s': %s failed: %.*s%s%s%s", name, what, (int)n, msg,
             state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
 }
 

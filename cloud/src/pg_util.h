@@ -43,7 +43,12 @@ enum iot_err pg_exec(PGconn *c, const char *name, const char *sql);
 /** @brief First column of the first row as an integer. @return IOT_OK, IOT_ERR_IO (logged) */
 enum iot_err pg_query_i64(PGconn *c, const char *name, const char *sql, int64_t *out);
 
-/** @brief Log what failed with the server's message and SQLSTATE (@p r may be NULL). */
+/** @brief Log what failed with the server's message and SQLSTATE (@p r may be NULL); a conflict
+ * with a concurrent transaction (see pg_failure) is a warning. */
 void pg_log_error(const char *name, const char *what, const PGresult *r, const PGconn *c);
+
+/** @brief IOT_ERR_AGAIN for a deadlock or serialization failure (SQLSTATE 40P01, 40001: another
+ * instance's transaction won; retrying succeeds), IOT_ERR_IO otherwise. */
+enum iot_err pg_failure(const PGresult *r);
 
 #endif

@@ -152,44 +152,96 @@ static size_t encode(const struct entry *e, size_t n, uint8_t *buf, size_t cap)
     return iot__v1__receipt__pack(&msg, buf);
 }
 
+/* One Receipt taken out of its entry under the lock, sent after unlocking. */
+struct outgoing {
+    struct entry e; /* device_id, epoch, n; ranges points into rs */
+    struct ingest_seq_range rs[RECEIPTS_MAX_RANGES];
+    uint64_t prev_sent_ms;
+};
+
+#define FLUSH_BATCH 64
+
+/* Put @p o's ranges back into its entry: its send failed, so they stay pending. */
+static void put_back(struct receipts *r, const struct outgoing *o)
+{
+    pthread_mutex_lock(&r->lock);
+    struct entry *e = find_or_add(r, o->e.device_id, o->e.epoch);
+    for (size_t k = 0; e && k < o->e.n; k++) {
+        if (merge(e, o->rs[k].first, o->rs[k].last) != IOT_OK)
+            IOT_LOG(IOT_LOG_WARN, "out of memory: receipt range of %s dropped", e->device_id);
+    }
+    if (e)
+        e->last_sent_ms = o->prev_sent_ms;
+    pthread_mutex_unlock(&r->lock);
+}
+
 size_t receipts_flush(struct receipts *r, uint64_t now_ms, receipts_send_fn send, void *ctx)
 {
+    /* send() may block: Paho's receive thread holds Paho's lock while it waits for ingest queue
+     * space, which only the worker can make, and the worker calls receipts_add after each commit.
+     * So send() is never called with r->lock held (that deadlocked: worker -> r->lock -> main loop
+     * -> Paho -> receive thread -> worker). Ranges are taken out under the lock, sent unlocked,
+     * and put back if the send fails. */
     /* 64 ranges * 22 B + id and epoch fit easily */
     uint8_t buf[RECEIPTS_MAX_RANGES * 24 + IOT_DEVICE_ID_MAX + 32];
     char topic[IOT_TOPIC_MAX];
-    size_t sent = 0;
-    pthread_mutex_lock(&r->lock);
-    r->now_hint_ms = now_ms;
-    for (size_t i = 0; i < r->n;) {
-        struct entry *e = &r->v[i];
-        if (e->n == 0) {
-            if (now_ms - e->last_used_ms > EVICT_IDLE_MS && now_ms - e->last_sent_ms > EVICT_IDLE_MS) {
-                iot_free(e->ranges);
-                r->v[i] = r->v[--r->n];
+    size_t sent = 0, i = 0;
+    struct outgoing *out = iot_malloc(FLUSH_BATCH * sizeof *out);
+    if (!out)
+        return 0;
+    for (bool more = true; more;) {
+        size_t n_out = 0;
+        more = false;
+        pthread_mutex_lock(&r->lock);
+        r->now_hint_ms = now_ms;
+        while (i < r->n) {
+            struct entry *e = &r->v[i];
+            if (e->n == 0) {
+                if (now_ms - e->last_used_ms > EVICT_IDLE_MS &&
+                    now_ms - e->last_sent_ms > EVICT_IDLE_MS) {
+                    iot_free(e->ranges);
+                    r->v[i] = r->v[--r->n];
+                    continue;
+                }
+                i++;
                 continue;
             }
+            if (e->last_sent_ms && now_ms - e->last_sent_ms < r->interval_ms) {
+                i++;
+                continue;
+            }
+            if (n_out == FLUSH_BATCH) {
+                more = true;
+                break;
+            }
+            struct outgoing *o = &out[n_out++];
+            size_t k = e->n < RECEIPTS_MAX_RANGES ? e->n : RECEIPTS_MAX_RANGES;
+            memcpy(o->e.device_id, e->device_id, sizeof o->e.device_id);
+            o->e.epoch = e->epoch;
+            o->e.n = k;
+            memcpy(o->rs, e->ranges, k * sizeof *o->rs);
+            o->prev_sent_ms = e->last_sent_ms;
+            memmove(e->ranges, e->ranges + k, (e->n - k) * sizeof *e->ranges);
+            e->n -= k;
+            e->last_sent_ms = now_ms ? now_ms : 1;
+            e->last_used_ms = now_ms;
             i++;
-            continue;
         }
-        if (e->last_sent_ms && now_ms - e->last_sent_ms < r->interval_ms) {
-            i++;
-            continue;
+        pthread_mutex_unlock(&r->lock);
+        for (size_t j = 0; j < n_out; j++) {
+            struct outgoing *o = &out[j];
+            o->e.ranges = o->rs;
+            size_t len = encode(&o->e, o->e.n, buf, sizeof buf);
+            if (len == 0 ||
+                iot_topic_format(topic, sizeof topic, IOT_TOPIC_RECEIPTS, o->e.device_id) != IOT_OK ||
+                send(ctx, topic, buf, len) != IOT_OK) {
+                put_back(r, o); /* stays pending; the next flush tries again */
+                continue;
+            }
+            sent++;
         }
-        size_t k = e->n < RECEIPTS_MAX_RANGES ? e->n : RECEIPTS_MAX_RANGES;
-        size_t len = encode(e, k, buf, sizeof buf);
-        if (len == 0 || iot_topic_format(topic, sizeof topic, IOT_TOPIC_RECEIPTS, e->device_id) != IOT_OK ||
-            send(ctx, topic, buf, len) != IOT_OK) {
-            i++; /* stays pending; the next flush tries again */
-            continue;
-        }
-        memmove(e->ranges, e->ranges + k, (e->n - k) * sizeof *e->ranges);
-        e->n -= k;
-        e->last_sent_ms = now_ms ? now_ms : 1;
-        e->last_used_ms = now_ms;
-        sent++;
-        i++;
     }
-    pthread_mutex_unlock(&r->lock);
+    iot_free(out);
     return sent;
 }
 

@@ -59,9 +59,10 @@ enum stmt_id { P_TELEMETRY, P_PRESENCE, P_DEAD, P_REPORTED, P_TOTALS, P_DROPPED_
 
 static const char *const stmt_sql[P_COUNT] = {
     /* $1..$5 sample columns, $6..$9 metrics (sample ordinal, name, value, unit), $10..$14 dropped
-     * ranges. DISTINCT ON: a sample twice in one batch (a QoS 1 redelivery) counts once. Rows are
-     * inserted in key order, so two instances lock keys in the same order. Answers the ordinals
-     * of the samples that were new. */
+     * ranges. DISTINCT ON: a sample twice in one batch (a QoS 1 redelivery) counts once. Locks are
+     * taken in one order by every instance: sample keys (sorted), device rows (sorted), then seq
+     * summaries (sorted; the scalar subquery on dev makes the device rows come first, like a
+     * presence update earlier in the same transaction). Answers the ordinals of the new samples. */
     [P_TELEMETRY] =
         "WITH s AS (SELECT DISTINCT ON (device_id, epoch, seq) device_id, epoch, seq, time_ms,"
         " received_ms, ord FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[])"
@@ -86,9 +87,10 @@ static const char *const stmt_sql[P_COUNT] = {
         " USING (device_id) GROUP BY u.device_id ORDER BY u.device_id"
         " ON CONFLICT (device_id) DO UPDATE SET"
         " last_seen_ms = greatest(coalesce(d.last_seen_ms, 0), excluded.last_seen_ms),"
-        " samples = d.samples + excluded.samples),"
+        " samples = d.samples + excluded.samples RETURNING 1),"
         " st AS (INSERT INTO seq_stats AS q(device_id, epoch, min_seq, max_seq, stored)"
         " SELECT device_id, epoch, min(seq), max(seq), count(*) FROM new"
+        " WHERE (SELECT count(*) FROM dev) >= 0"
         " GROUP BY device_id, epoch ORDER BY device_id, epoch"
         " ON CONFLICT (device_id, epoch) DO UPDATE SET min_seq = least(q.min_seq, excluded.min_seq),"
         " max_seq = greatest(q.max_seq, excluded.max_seq), stored = q.stored + excluded.stored)"
@@ -254,7 +256,7 @@ static enum iot_err flush_telemetry(struct pg_store *s)
     enum iot_err rc = IOT_OK;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         pg_log_error(s->name, "storing telemetry", r, s->conn);
-        rc = IOT_ERR_IO;
+        rc = pg_failure(r);
     } else {
         int rows = PQntuples(r);
         for (int i = 0; i < rows; i++) {
@@ -377,7 +379,7 @@ static enum iot_err pg_put_presence(void *ctx, const Iot__V1__Presence *p, int64
     PGresult *r = PQexecPrepared(s->conn, stmt_name[P_PRESENCE], 8, v, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         pg_log_error(s->name, "presence", r, s->conn);
-        rc = IOT_ERR_IO;
+        rc = pg_failure(r);
     } else {
         *res = PQntuples(r) > 0 ? INGEST_PRESENCE_APPLIED : INGEST_PRESENCE_STALE;
     }
@@ -401,7 +403,7 @@ static enum iot_err pg_put_dead_letter(void *ctx, const struct ingest_dead_lette
     PGresult *r = PQexecPrepared(s->conn, stmt_name[P_DEAD], 5, v, lens, fmts, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         pg_log_error(s->name, "dead letter", r, s->conn);
-        rc = IOT_ERR_IO;
+        rc = pg_failure(r);
     }
     PQclear(r);
     return rc;
@@ -429,7 +431,7 @@ static enum iot_err pg_put_reported(void *ctx, const Iot__V1__ReportedState *rep
     PGresult *r = PQexecPrepared(s->conn, stmt_name[P_REPORTED], 4, v, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         pg_log_error(s->name, "reported state", r, s->conn);
-        rc = IOT_ERR_IO;
+        rc = pg_failure(r);
     }
     PQclear(r);
     cJSON_free(json);

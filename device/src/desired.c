@@ -4,6 +4,8 @@
  *   sensors.simulated      simulated sensors enabled, e.g. "temperature,door" ("" = none)
  *   thermostat.setpoint_c  the simulated thermostat's setpoint, 5..35
  *   plug                   the simulated smart plug, on|off
+ *   light                  the simulated light, on|off
+ *   light.brightness       its brightness in percent, 0..100
  * Unknown keys and bad values are not applied; ReportedState lists them in "_not_applied".
  * desired.state is text: "iot-desired 1", "version N", then one "key=value" per applied setting. */
 #define IOT_LOG_TAG "agent.desired"
@@ -142,6 +144,55 @@ static bool current_plug(struct agent *a, char *buf, size_t cap)
     return true;
 }
 
+static enum iot_err apply_light(struct agent *a, const char *v, char *why, size_t cap)
+{
+    bool on = strcmp(v, "on") == 0;
+    if (!on && strcmp(v, "off") != 0) {
+        snprintf(why, cap, "'%.40s' is not on or off", v);
+        return IOT_ERR_INVAL;
+    }
+    if (!agent__sim(a)) {
+        snprintf(why, cap, "no simulated light on this agent");
+        return IOT_ERR_NOT_FOUND;
+    }
+    agent_sim_set_light(agent__sim(a), on, -1);
+    return IOT_OK;
+}
+
+static bool current_light(struct agent *a, char *buf, size_t cap)
+{
+    if (!agent__sim(a))
+        return false;
+    snprintf(buf, cap, "%s", agent_sim_light(agent__sim(a), NULL) ? "on" : "off");
+    return true;
+}
+
+static enum iot_err apply_brightness(struct agent *a, const char *v, char *why, size_t cap)
+{
+    char *end = NULL;
+    double p = strtod(v, &end);
+    if (!*v || !end || *end || !isfinite(p) || p < 0.0 || p > 100.0) {
+        snprintf(why, cap, "'%.40s' is not a number of percent in 0..100", v);
+        return IOT_ERR_INVAL;
+    }
+    if (!agent__sim(a)) {
+        snprintf(why, cap, "no simulated light on this agent");
+        return IOT_ERR_NOT_FOUND;
+    }
+    agent_sim_set_light(agent__sim(a), agent_sim_light(agent__sim(a), NULL), p);
+    return IOT_OK;
+}
+
+static bool current_brightness(struct agent *a, char *buf, size_t cap)
+{
+    double b;
+    if (!agent__sim(a))
+        return false;
+    agent_sim_light(agent__sim(a), &b);
+    snprintf(buf, cap, "%.0f", b);
+    return true;
+}
+
 static const struct setting {
     const char *key;
     enum iot_err (*apply)(struct agent *a, const char *v, char *why, size_t cap);
@@ -151,6 +202,8 @@ static const struct setting {
     {"sensors.simulated", apply_sensors, current_sensors},
     {"thermostat.setpoint_c", apply_setpoint, current_setpoint},
     {"plug", apply_plug, current_plug},
+    {"light", apply_light, current_light},
+    {"light.brightness", apply_brightness, current_brightness},
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 

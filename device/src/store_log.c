@@ -230,6 +230,16 @@ static enum iot_err roll(struct store_log *s, uint64_t appending)
     struct sl_seg *sg = &s->segs[s->n_segs];
     *sg = (struct sl_seg){.no = s->next_no, .cap = s->seg_bytes};
     enum iot_err rc = open_tail(s, sg, true);
+    /* The filesystem is full before our bound: the oldest segment makes room, as at the bound
+     * (dropped, counted, reported), so the newest samples are kept. */
+    while (rc == IOT_ERR_FULL && s->n_segs > 0) {
+        IOT_LOG(IOT_LOG_WARN, "no space left in %s for a new %" PRIu64 " KiB segment (%u held)",
+                s->dir, s->seg_bytes / 1024, s->n_segs);
+        drop_oldest(s, appending);
+        sg = &s->segs[s->n_segs];
+        *sg = (struct sl_seg){.no = s->next_no, .cap = s->seg_bytes};
+        rc = open_tail(s, sg, true);
+    }
     if (rc != IOT_OK) {
         IOT_LOG(IOT_LOG_ERROR, "cannot create segment %016" PRIx64 " in %s: %s", sg->no, s->dir,
                 iot_err_str(rc));

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Fuzz target: request bodies of the cloud's HTTP API (cloud/src/api_json.c: api_parse_command,
  * api_parse_desired) and its integer query parameters (api_parse_i64). The input is a body;
- * without a trailing NUL, so a read past the length is caught. Invariant checked: an accepted
- * request has a valid name and bounded strings; a refusal says why. */
+ * without a trailing NUL, so a read past the length is caught. Invariants checked: an accepted
+ * body is UTF-8 text without NULs and gives a valid name and bounded strings; a refusal says why. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,42 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* Independent of api_json.c's check: strict UTF-8 (no overlongs, surrogates, > U+10FFFF), no NUL. */
+static bool utf8_text(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        size_t len;
+        uint32_t min, cp;
+        if (c == 0)
+            return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            len = 2, min = 0x80, cp = c & 0x1fu;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            len = 3, min = 0x800, cp = c & 0x0fu;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4, min = 0x10000, cp = c & 0x07u;
+        } else {
+            return false;
+        }
+        if (i + len > n)
+            return false;
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i + k] & 0x3fu);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char detail[256];
@@ -37,6 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     enum iot_err rc = api_parse_command((const char *)data, size, "fz-1", NULL, &cfg, rq, detail,
                                         sizeof detail);
     if (rc == IOT_OK) {
+        if (!utf8_text(data, size))
+            abort(); /* accepted a body that is not UTF-8 text */
         if (!rq->name[0] || strcmp(rq->device_id, "fz-1") != 0 || rq->n_params > CMD_PARAMS_MAX ||
             rq->timeout_s == 0 || rq->timeout_s > cfg.max_timeout_s)
             abort();

@@ -7,12 +7,13 @@ IOT_API_TOKEN=${IOT_API_TOKEN:-test-token}
 export IOT_API_TOKEN
 
 # api_setup NAME [EXTRA_CONF]: PKI with devices dev-1..dev-3, broker, iot-cloud (extra INI text
-# appended to its config). Sets PKI, DB, HTTP, MQTT_PORT, CLOUD_PID, BASE.
+# appended to its config). Sets PKI, DB, HTTP, MQTT_PORT, CLOUD_PID, BASE. The storage is a SQLite
+# file, or $IOT_TEST_STORE (e.g. a postgresql:// URI: pg_suite_test.sh runs API tests on it).
 api_setup() {
     MQTT_PORT=$(iot_free_port)
     HTTP=$(iot_free_port)
     PKI=$IOT_WORK/pki
-    DB=$IOT_WORK/cloud.db
+    DB=${IOT_TEST_STORE:-$IOT_WORK/cloud.db}
     BASE=http://127.0.0.1:$HTTP
     iot_pki_init "$PKI" "$MQTT_PORT"
     "$IOT_PKI_BIN" device "$PKI" dev-1 dev-2 dev-3 >/dev/null

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Durable ingestion: iot-cloud (SQLite) is killed with SIGKILL three times while 20 agents stream.
+# Durable ingestion: iot-cloud (SQLite, or $IOT_TEST_STORE) is killed with SIGKILL three times while 20 agents stream.
 # Paho acknowledged to the broker what iot-cloud had not committed yet, so those samples are gone
 # from the broker; no Receipt covers them, and the agents send them again. At the end every agent
 # has emptied its store (exit 0) and every sample is stored exactly once, with no gap left.
@@ -13,7 +13,7 @@ N=20 SAMPLES=400
 PORT=$(iot_free_port)
 http=$(iot_free_port)
 PKI=$IOT_WORK/pki
-STORE=$IOT_WORK/cloud.db
+STORE=${IOT_TEST_STORE:-$IOT_WORK/cloud.db} # pg_suite_test.sh: PostgreSQL
 iot_pki_init "$PKI" "$PORT"
 iot_broker_start "$PKI"
 ingest_cloud_start k1 "$http"

@@ -54,7 +54,7 @@ struct sim_opts {
     uint32_t clock_skew_ms;           /**< 0: wall clocks off by up to +-this */
     uint32_t burst;                   /**< 0: extra samples per device per burst */
     uint32_t burst_every_s;           /**< 30 */
-    uint32_t connect_rate;            /**< 200 devices started per second */
+    uint32_t connect_rate;            /**< 100 devices started per second */
     uint32_t duration_s;              /**< 0 = until a signal */
     uint32_t drain_s;                 /**< 15: at the end, wait this long for receipts */
     uint32_t progress_s;              /**< 5; 0 = no progress lines */

@@ -116,7 +116,8 @@ static void progress(struct loop *l, uint64_t now)
     uint64_t rss = rss_kb();
     printf("[%6.1fs] online %" PRIu32 "/%" PRIu32 "  samples %" PRIu64 "  sent %" PRIu64
            "  receipted %" PRIu64 "  buffered %" PRIu64 "  dropped %" PRIu64
-           "  commands %" PRIu64 "/%" PRIu64 "  rss %.1f MB (%.1f KB/device)  cpu %.0f%%%s\n",
+           "  commands answered %" PRIu64 " of %" PRIu64 "  rss %.1f MB (%.1f KB/device)"
+           "  cpu %.0f%%%s\n",
            (double)(now - l->t0) / 1000.0, t.online, l->s->n, t.st.samples, t.st.samples_sent,
            t.st.samples_acked, t.st.backlog, t.st.dropped, t.cmds_answered, t.cmds_received,
            (double)rss / 1024.0, (double)rss / l->s->n, pct,
@@ -133,6 +134,14 @@ static uint64_t rnd(uint64_t below)
     return below ? r % below : 0;
 }
 
+static void start_dev(struct loop *l, struct sim_dev *d)
+{
+    if (sim_dev_start(l->s, d) != IOT_OK) {
+        l->start_failures++;
+        d->state = DEV_DONE;
+    }
+}
+
 static void step_dev(struct loop *l, struct sim_dev *d, uint64_t now)
 {
     uint32_t wait_ms = 0;
@@ -147,6 +156,10 @@ static void step_dev(struct loop *l, struct sim_dev *d, uint64_t now)
     sim_dev_destroy_agent(d);
     if (d->churn_stop && l->phase == PH_RUN) {
         d->state = DEV_OFF; /* back_at was set when the churn began */
+    } else if (d->churn_stop && l->phase == PH_DRAIN) {
+        start_dev(l, d); /* back at once, so that its stored samples drain */
+        if (d->agent)
+            agent_set_interval(d->agent, 86400000u);
     } else if (restart && l->phase == PH_RUN) {
         d->state = DEV_OFF; /* the restart command: back at once, like iot-agent re-executing */
         d->back_at = now;
@@ -164,14 +177,6 @@ static void stop_dev(struct sim_dev *d, bool churn)
         d->due = 0;
     }
     d->churn_stop = churn;
-}
-
-static void start_dev(struct loop *l, struct sim_dev *d)
-{
-    if (sim_dev_start(l->s, d) != IOT_OK) {
-        l->start_failures++;
-        d->state = DEV_DONE;
-    }
 }
 
 static void ramp(struct loop *l, uint64_t now)
@@ -219,11 +224,12 @@ static void begin_drain(struct loop *l, uint64_t now)
     l->deadline = now + (uint64_t)s->o.drain_s * 1000u;
     for (uint32_t i = 0; i < s->n; i++) {
         struct sim_dev *d = &s->devs[i];
-        if (d->state == DEV_PENDING || d->state == DEV_OFF)
+        if (d->state == DEV_PENDING)
             d->state = DEV_DONE;
-        else if (d->agent)
+        else if (d->state == DEV_OFF) /* churned off: back, so that its stored samples drain */
+            start_dev(l, d);
+        if (d->agent && d->state == DEV_RUNNING)
             agent_set_interval(d->agent, 86400000u); /* no more samples: only receipts to await */
-        d->churn_stop = false;
     }
     printf("iot-sim: duration reached; sampling stopped, waiting up to %" PRIu32
            " s for the receipts of the buffered samples\n", s->o.drain_s);

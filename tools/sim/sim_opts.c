@@ -104,7 +104,7 @@ static const char help_text[] =
     "  --burst N              every burst period each device takes N extra samples at once [0]\n"
     "  --burst-every S        [30]\n"
     "Run:\n"
-    "  --connect-rate R       devices started per second (TLS handshakes) [200]\n"
+    "  --connect-rate R       devices started per second (TLS handshakes) [100]\n"
     "  --duration S           stop after S seconds; 0 = until SIGINT/SIGTERM [0]\n"
     "  --drain S              at the end of --duration: stop sampling, wait up to S for every\n"
     "                         sample's receipt, then stop [15]\n"
@@ -142,7 +142,7 @@ void sim_opts_defaults(struct sim_opts *o)
     o->time_constant_s = 600;
     o->churn_period_s = 30;
     o->burst_every_s = 30;
-    o->connect_rate = 200;
+    o->connect_rate = 100;
     o->drain_s = 15;
     o->progress_s = 5;
     o->log_level = IOT_LOG_WARN;

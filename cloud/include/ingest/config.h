@@ -87,8 +87,8 @@ enum iot_err cloud_config_load(const char *path, struct cloud_config *cfg, char 
 /**
  * @brief Start-up check that the required TLS files (and the command-signing key, when set) are
  * set and readable.
- * @return IOT_OK, IOT_ERR_INVAL (a required option is empty), IOT_ERR_NOT_FOUND (a file is unreadable;
- * @p errbuf names it)
+ * @return IOT_OK, IOT_ERR_INVAL (a required option is empty, or a TLS file is not PEM),
+ * IOT_ERR_NOT_FOUND (a file is unreadable or a directory; @p errbuf names it)
  */
 enum iot_err cloud_config_check_files(const struct cloud_config *cfg, char *errbuf, size_t errlen);
 

@@ -49,14 +49,16 @@ struct ingest_dead_letter {
 struct ingest_store_ops {
     /** @return IOT_OK, IOT_ERR_IO */
     enum iot_err (*begin)(void *ctx);
-    /** @return IOT_OK, IOT_ERR_IO (the transaction is rolled back) */
+    /** @return IOT_OK, IOT_ERR_IO (the transaction is rolled back), IOT_ERR_AGAIN (rolled back: a
+     *  concurrent transaction of another instance won a lock conflict; retry the batch) */
     enum iot_err (*commit)(void *ctx);
     void (*rollback)(void *ctx);
     /** Insert samples once per (device_id, epoch, seq), their metrics only for new rows, the dropped
      *  ranges, the per-(device, epoch) seq summary, and update the device row (created when
      *  unknown). A backend may defer the writes to commit() (PostgreSQL sends a whole batch in one
-     *  statement): @p b is read during the call only, @p res must stay valid until commit() or
-     *  rollback() returns and holds the outcome once commit() returned IOT_OK. @return IOT_OK, IOT_ERR_IO, IOT_ERR_NOMEM */
+     *  statement): @p b is read during the call only; @p res must stay valid until commit() or
+     *  rollback() returns, and holds the outcome once commit() returned IOT_OK.
+     *  @return IOT_OK, IOT_ERR_IO, IOT_ERR_NOMEM */
     enum iot_err (*put_telemetry)(void *ctx, const Iot__V1__TelemetryBatch *b, int64_t received_ms,
                                   struct ingest_telemetry_result *res);
     /** Apply a Presence if not stale (see enum ingest_presence_result). @return IOT_OK, IOT_ERR_IO */

@@ -206,13 +206,20 @@ static void test_config_check_files_names_the_file(void **state)
     cloud_config_defaults(&c);
     assert_int_equal(cloud_config_check_files(&c, err, sizeof err), IOT_ERR_INVAL);
     assert_non_null(strstr(err, "ca_file is required"));
-    snprintf(c.mqtt.ca_file, sizeof c.mqtt.ca_file, "%s", write_conf("x"));
+    snprintf(c.mqtt.ca_file, sizeof c.mqtt.ca_file, "%s", write_conf("-----BEGIN X-----\n"));
     snprintf(c.mqtt.cert_file, sizeof c.mqtt.cert_file, "%s", path);
     snprintf(c.mqtt.key_file, sizeof c.mqtt.key_file, "/nonexistent/key.pem");
     assert_int_equal(cloud_config_check_files(&c, err, sizeof err), IOT_ERR_NOT_FOUND);
     assert_non_null(strstr(err, "key_file: cannot read '/nonexistent/key.pem'"));
     snprintf(c.mqtt.key_file, sizeof c.mqtt.key_file, "%s", path);
     assert_int_equal(cloud_config_check_files(&c, err, sizeof err), IOT_OK);
+    /* A directory, or a file that is not PEM: refused at start-up, not at the first connect. */
+    snprintf(c.mqtt.key_file, sizeof c.mqtt.key_file, "/tmp");
+    assert_int_equal(cloud_config_check_files(&c, err, sizeof err), IOT_ERR_NOT_FOUND);
+    assert_non_null(strstr(err, "key_file: cannot read '/tmp'"));
+    snprintf(c.mqtt.ca_file, sizeof c.mqtt.ca_file, "%s", write_conf("x"));
+    assert_int_equal(cloud_config_check_files(&c, err, sizeof err), IOT_ERR_INVAL);
+    assert_non_null(strstr(err, "is not a PEM file"));
 }
 
 int main(void)
