@@ -34,6 +34,7 @@ IOTCTL=$IOT_BUILD/tools/iotctl/iotctl
 rm -rf "$work"
 mkdir -p "$work"
 IOT_WORK=$work
+IOT_KEEP=1 # iot_cleanup keeps the work dir: the demo's data stays for a look afterwards
 stopping=0
 finish() {
   trap - EXIT INT TERM
@@ -52,19 +53,23 @@ trap 'exit 0' INT TERM
 port=$(iot_free_port)
 http=$(iot_free_port)
 iot_pki_init "$work/pki" "$port"
-iot_broker_start "$work/pki"
+# setsid: Ctrl-C reaches only this script, which then stops the parts in order (devices first,
+# so their offline presence still reaches the broker and the cloud).
+iot_bg "$work/mosquitto.log" setsid mosquitto -c "$work/pki/mosquitto.conf"
+echo "$IOT_LAST_PID" >"$work/pki/mosquitto.pid"
+iot_wait_port "$port" 10 || iot_fail "mosquitto did not accept on 127.0.0.1:$port"
 echo "demo: Mosquitto (mutual TLS) on 127.0.0.1:$port, PKI in $work/pki"
 
 export IOT_API_TOKEN=demo-token
 iot_cloud_conf "$work/pki" "$port" "$work/cloud.db" "$http" demo >"$work/cloud.conf"
-iot_bg "$work/cloud.log" "$IOT_CLOUD_BIN" -c "$work/cloud.conf"
+iot_bg "$work/cloud.log" setsid "$IOT_CLOUD_BIN" -c "$work/cloud.conf"
 cloud=$IOT_LAST_PID
 iot_wait_for 15 curl -fsS "http://127.0.0.1:$http/readyz" || iot_fail "iot-cloud did not become ready (see $work/cloud.log)"
 echo "demo: iot-cloud (SQLite $work/cloud.db) metrics at http://127.0.0.1:$http/metrics"
 export IOT_URL=http://127.0.0.1:$http IOT_TOKEN=$IOT_API_TOKEN
 
 # One house: the devices come from iot-sim, each a full agent with its own certificate and store.
-iot_bg "$work/sim.log" "$IOT_SIM_BIN" --pki "$work/pki" --port "$port" --devices "$devices" \
+iot_bg "$work/sim.log" setsid "$IOT_SIM_BIN" --pki "$work/pki" --port "$port" --devices "$devices" \
   --mix thermostat:1,plug:1,light:1,motion:1,door:1 --prefix home --state "$work/sim-state" \
   --time-constant 60 --progress 30
 sim=$IOT_LAST_PID

@@ -27,6 +27,9 @@ PKGS=(
   postgresql postgresql-client           # PostgreSQL server for the storage tests and benchmark
   libmicrohttpd-dev libcjson-dev libcurl4-openssl-dev  # cloud HTTP API, JSON, webhooks
   libcmocka-dev                          # unit tests
+  clang libclang-rt-14-dev llvm          # fuzz preset: libFuzzer + ASan/UBSan runtimes, symbolizer
+  valgrind                               # memcheck stage of tools/test.sh
+  iproute2 openssl jq                    # fault/security tests: netns + veth, test certificates, JSON
 )
 
 # Device-side libraries of the target architecture (the agent, its unit tests) for cross-builds.

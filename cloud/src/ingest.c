@@ -24,18 +24,18 @@
 #include "receipts.h"
 #include "validate.h"
 
-#define BATCH_MAX 500               /* messages per transaction */
+#define BATCH_MAX 2000              /* messages per transaction */
 #define PUSH_WAIT_SLICE_MS 100      /* backpressure: Paho's thread waits for space in slices */
 #define STOP_PUSH_WAIT_MS 2000u     /* when stopping, a full queue holds Paho at most this long */
 #define PUSH_WAIT_LOG_SLICES 50     /* warn every 5 s of waiting */
 #define RETRY_MAX_MS 5000u
-#define CONFLICT_RETRIES 10u        /* deadlocks with another instance: retried at once, this often */
+#define CONFLICT_RETRIES 10u        /* deadlocks with another instance: retried at once */
 #define CONFLICT_PAUSE_MS 5u
 #define RETRIES_WHEN_STOPPING 3u
 #define DISCONNECT_TIMEOUT_MS 3000u
-#define DRAIN_RECEIPTS_MS 5000u     /* SIGTERM: wait this long for the queue's commits, to receipt them */
+#define DRAIN_RECEIPTS_MS 5000u     /* SIGTERM: wait for the queue's commits, to receipt them */
 #define SUMMARY_EVERY_MS 10000u
-#define SEQ_TOTALS_BUSY_MS 2000u    /* gap metrics: one summary query on the worker, after commits */
+#define SEQ_TOTALS_BUSY_MS 2000u    /* gap metrics: one summary query by the worker after commits */
 #define SEQ_TOTALS_IDLE_MS 10000u   /* ... and this often anyway (other instances write too) */
 
 struct ingest_service {
@@ -166,7 +166,8 @@ static void store_with_retry(struct ingest_service *s, struct ingest_msg **batch
         if (rc == IOT_ERR_AGAIN && attempt < CONFLICT_RETRIES) {
             /* another instance's transaction won a lock conflict: not a failing store */
             atomic_fetch_add(&s->metrics.store_conflicts, 1);
-            IOT_LOG(IOT_LOG_INFO, "batch of %zu messages lost a lock conflict; retry %u", n, attempt);
+            IOT_LOG(IOT_LOG_INFO, "batch of %zu messages lost a lock conflict; retry %u", n,
+                    attempt);
             plat_sleep_ms(CONFLICT_PAUSE_MS * attempt);
             continue;
         }

@@ -21,6 +21,14 @@
 #define BACKOFF_MAX_MS 30000u
 #define CONNECT_TIMEOUT_S 10
 #define OUTBOX_MAX 20000u /* publishes waiting for the sender thread */
+/* Publishes handed to Paho and not yet acknowledged: below the broker's Receive Maximum (100 in
+ * the configs iot-pki writes), because Paho's send thread stalls for up to a second per window
+ * when more are queued (FIELD-NOTES.md). Waiting longer than WINDOW_WAIT_MS (e.g. acks lost with
+ * a connection) sends anyway. */
+#define PUB_WINDOW 64u
+#define WINDOW_WAIT_MS 2000u
+#define PAHO_BUFFER_MAX 1000 /* Paho's own queue (createOptions.maxBufferedMessages) */
+#define PAHO_FULL_PAUSE_MS 5u
 
 enum conn_state { ST_IDLE, ST_CONNECTING, ST_CONNECTED, ST_WAIT_RETRY, ST_STOPPED };
 
@@ -44,7 +52,10 @@ struct ingest_mqtt {
     pthread_cond_t oidle;   /* outbox empty and nothing being sent */
     struct outmsg *ohead, *otail;
     size_t n_out;
-    bool sending, ostop, outbox_ready, sender_started;
+    bool sending, outbox_ready, sender_started;
+    atomic_bool ostop; /* set under olock; read without it by a sender waiting on Paho */
+    unsigned in_flight;     /* handed to Paho, not acknowledged yet (olock) */
+    pthread_cond_t owindow; /* in_flight went down */
     pthread_t sender;
 };
 
@@ -241,6 +252,7 @@ enum iot_err ingest_mqtt_create(const struct cloud_mqtt_config *cfg,
     m->backoff_ms = BACKOFF_MIN_MS;
     atomic_init(&m->connected, 0);
     atomic_init(&m->disconnect_done, 0);
+    atomic_init(&m->ostop, false);
     snprintf(m->uri, sizeof m->uri, strchr(cfg->host, ':') ? "ssl://[%s]:%u" : "ssl://%s:%u",
              cfg->host, (unsigned)cfg->port);
     static const char *const default_suffixes[] = {"telemetry", "status"};
@@ -260,6 +272,7 @@ enum iot_err ingest_mqtt_create(const struct cloud_mqtt_config *cfg,
     rc = IOT_ERR_NOMEM;
 
     MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
+    co.maxBufferedMessages = PAHO_BUFFER_MAX;
     int prc = MQTTAsync_createWithOptions(&m->client, m->uri, cfg->client_id,
                                           MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
     if (prc == MQTTASYNC_SUCCESS)
@@ -342,9 +355,19 @@ struct pub_ctx {
     uint64_t token;
 };
 
+static void window_release(struct ingest_mqtt *m)
+{
+    pthread_mutex_lock(&m->olock);
+    if (m->in_flight)
+        m->in_flight--;
+    pthread_cond_signal(&m->owindow);
+    pthread_mutex_unlock(&m->olock);
+}
+
 static void on_publish_ok(void *context, MQTTAsync_successData5 *r)
 {
     struct pub_ctx *pc = context;
+    window_release(pc->m);
     bool ok = !r || (int)r->reasonCode < 0x80;
     if (pc->m->h.on_published)
         pc->m->h.on_published(pc->m->h.ctx, pc->token, ok);
@@ -354,6 +377,7 @@ static void on_publish_ok(void *context, MQTTAsync_successData5 *r)
 static void on_publish_fail(void *context, MQTTAsync_failureData5 *r)
 {
     struct pub_ctx *pc = context;
+    window_release(pc->m);
     IOT_LOG(IOT_LOG_DEBUG, "publish (token %llu) failed: %s (code %d, reason %d)",
             (unsigned long long)pc->token, r && r->message ? r->message : "", r ? r->code : 0,
             r ? (int)r->reasonCode : 0);
@@ -400,10 +424,19 @@ static void send_now(struct ingest_mqtt *m, const struct outmsg *o)
     ro.onSuccess5 = on_publish_ok;
     ro.onFailure5 = on_publish_fail;
     ro.context = pc;
-    int rc = MQTTAsync_sendMessage(m->client, o->topic, &msg, &ro);
+    pthread_mutex_lock(&m->olock);
+    m->in_flight++;
+    pthread_mutex_unlock(&m->olock);
+    int rc;
+    /* Paho's queue full: this thread is the one that may wait (bounded by the stop flag). */
+    while ((rc = MQTTAsync_sendMessage(m->client, o->topic, &msg, &ro)) ==
+               MQTTASYNC_MAX_BUFFERED_MESSAGES &&
+           !m->ostop)
+        plat_sleep_ms(PAHO_FULL_PAUSE_MS);
     MQTTProperties_free(&props);
     if (rc == MQTTASYNC_SUCCESS)
         return;
+    window_release(m);
     iot_free(pc);
     if (rc != MQTTASYNC_DISCONNECTED)
         IOT_LOG(IOT_LOG_WARN, "publish to %s refused by Paho: %s (%d)", o->topic,
@@ -419,6 +452,14 @@ static void *sender_main(void *arg)
     for (;;) {
         while (!m->ohead && !m->ostop)
             pthread_cond_wait(&m->ocond, &m->olock);
+        if (m->ohead && !m->ostop && m->in_flight >= PUB_WINDOW) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += WINDOW_WAIT_MS / 1000u;
+            while (m->in_flight >= PUB_WINDOW && !m->ostop &&
+                   pthread_cond_timedwait(&m->owindow, &m->olock, &ts) == 0)
+                ;
+        }
         struct outmsg *o = m->ohead;
         if (!o)
             break; /* stopping, nothing left */
@@ -450,6 +491,7 @@ static enum iot_err outbox_start(struct ingest_mqtt *m)
     pthread_mutex_init(&m->olock, NULL);
     pthread_cond_init(&m->ocond, NULL);
     pthread_cond_init(&m->oidle, NULL);
+    pthread_cond_init(&m->owindow, NULL);
     m->outbox_ready = true;
     if (pthread_create(&m->sender, NULL, sender_main, m) != 0) {
         IOT_LOG(IOT_LOG_ERROR, "cannot start the MQTT sender thread");
@@ -486,11 +528,13 @@ static void outbox_stop(struct ingest_mqtt *m)
         pthread_mutex_lock(&m->olock);
         m->ostop = true;
         pthread_cond_broadcast(&m->ocond);
+        pthread_cond_broadcast(&m->owindow);
         pthread_mutex_unlock(&m->olock);
         pthread_join(m->sender, NULL);
     }
     pthread_cond_destroy(&m->ocond);
     pthread_cond_destroy(&m->oidle);
+    pthread_cond_destroy(&m->owindow);
     pthread_mutex_destroy(&m->olock);
 }
 

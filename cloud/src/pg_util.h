@@ -26,7 +26,8 @@ void pg_arr_i64(struct pg_arr *a, int64_t v);
 void pg_arr_f64(struct pg_arr *a, double v);
 /** @brief A quoted text element; NULL appends SQL NULL. */
 void pg_arr_text(struct pg_arr *a, const char *v);
-/** @brief Close the literal ("{}" when empty). @return the text, or NULL after an allocation failure */
+/** @brief Close the literal ("{}" when empty).
+ * @return the text, or NULL after an allocation failure */
 const char *pg_arr_finish(struct pg_arr *a);
 
 /**

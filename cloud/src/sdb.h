@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* A small SQL access layer for the API side (commands, registry, telemetry reads): one connection
- * with its prepared statements, over SQLite or PostgreSQL, chosen by [cloud] storage. Each statement
- * is written once with ?N parameters; a PostgreSQL variant is given only where the dialects differ
- * (otherwise ?N becomes $N). Not thread-safe: one thread per connection. The ingest hot path does
- * not use it (store_sqlite.c, store_pg.c talk to their libraries directly). */
+ * with its prepared statements, over SQLite or PostgreSQL, chosen by [cloud] storage. Each
+ * statement is written once with ?N parameters; a PostgreSQL variant is given only where the
+ * dialects differ (otherwise ?N becomes $N). Not thread-safe: one thread per connection. The
+ * ingest hot path does not use it (store_sqlite.c, store_pg.c talk to their libraries directly). */
 #ifndef INGEST_SDB_H
 #define INGEST_SDB_H
 #include <stdbool.h>

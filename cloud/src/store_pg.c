@@ -75,7 +75,8 @@ static const char *const stmt_sql[P_COUNT] = {
         " USING (device_id, epoch, seq)),"
         " m AS (INSERT INTO metrics(device_id, epoch, seq, name, value, unit)"
         " SELECT new.device_id, new.epoch, new.seq, mm.name, mm.value, mm.unit"
-        " FROM unnest($6::int8[], $7::text[], $8::float8[], $9::text[]) AS mm(ord, name, value, unit)"
+        " FROM unnest($6::int8[], $7::text[], $8::float8[], $9::text[])"
+        " AS mm(ord, name, value, unit)"
         " JOIN new ON new.ord = mm.ord),"
         " dr AS (INSERT INTO dropped_ranges(device_id, epoch, first, last, received_ms)"
         " SELECT * FROM unnest($10::text[], $11::int8[], $12::int8[], $13::int8[], $14::int8[])"
@@ -92,11 +93,12 @@ static const char *const stmt_sql[P_COUNT] = {
         " SELECT device_id, epoch, min(seq), max(seq), count(*) FROM new"
         " WHERE (SELECT count(*) FROM dev) >= 0"
         " GROUP BY device_id, epoch ORDER BY device_id, epoch"
-        " ON CONFLICT (device_id, epoch) DO UPDATE SET min_seq = least(q.min_seq, excluded.min_seq),"
+        " ON CONFLICT (device_id, epoch) DO UPDATE SET"
+        " min_seq = least(q.min_seq, excluded.min_seq),"
         " max_seq = greatest(q.max_seq, excluded.max_seq), stored = q.stored + excluded.stored)"
         " SELECT ord FROM new",
-    /* Not stale (see store_sqlite.c): a higher connection wins, OFFLINE wins over ONLINE of the same
-     * connection, a row without presence yet takes any. Answers a row when applied. */
+    /* Not stale (see store_sqlite.c): a higher connection wins, OFFLINE wins over ONLINE of the
+     * same connection, a row without presence yet takes any. Answers a row when applied. */
     [P_PRESENCE] =
         "INSERT INTO devices AS d(device_id, online, connection, agent_version, boot_time_ms,"
         " last_seen_ms, presence_ms, presence_reason) VALUES($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -172,9 +174,10 @@ static enum iot_err prepare_all(struct pg_store *s)
 
 static enum iot_err migrate(struct pg_store *s)
 {
-    enum iot_err rc = pg_exec(s->conn, s->name,
-                              "BEGIN; SELECT pg_advisory_xact_lock(7301050001);"
-                              " CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)");
+    enum iot_err rc =
+        pg_exec(s->conn, s->name,
+                "BEGIN; SELECT pg_advisory_xact_lock(7301050001);"
+                " CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)");
     if (rc != IOT_OK)
         return rc;
     int64_t version = 0;

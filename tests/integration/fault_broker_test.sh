@@ -22,8 +22,8 @@ stock_conf() { # the no-loss settings of iot-pki's config, replaced by Mosquitto
         -e 's/^max_inflight_messages .*/max_inflight_messages 20/' "$1"
 }
 case $mode in
-restart) N=1500 MS=10 EXTRA= ;;
-nopersist) N=1500 MS=10 EXTRA=
+restart) N=2000 MS=10 EXTRA= ;;
+nopersist) N=2000 MS=10 EXTRA=
     FAULT_BROKER_CONF_HOOK=no_persist
     no_persist() { sed -i 's/^persistence true/persistence false/' "$1"; } ;;
 stockqueue) N=4000 MS=2 EXTRA=$'[telemetry]\nbatch_max = 1\n[mqtt]\ninflight = 20'

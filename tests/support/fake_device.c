@@ -13,6 +13,7 @@
 #include <MQTTAsync.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,7 @@ static struct {
     pthread_cond_t cond;
     struct inmsg q[QUEUE_MAX];
     size_t n;
-    volatile int connected, subscribed, failed;
+    atomic_int connected, subscribed, failed; /* set on Paho's threads, read by main */
 } g;
 
 static volatile sig_atomic_t stop;

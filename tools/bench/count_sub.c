@@ -6,7 +6,11 @@
  *   {"received":N,"seconds":first-to-last,"rate":N/seconds,"cpu_s":..,
  *    "us_per_msg":..}
  *   iot-count-sub --port P --pki DIR [--host H] [--topic devices/+/telemetry] [--expect N]
- *                 [--idle 10] [--client-id iot-count-sub] */
+ *                 [--idle 10] [--client-id iot-count-sub] [--clean 1] [--expiry 0]
+ *                 [--subscribe-only] [--forget]
+ * For a backlog drain: --expiry 3600 --subscribe-only makes the session, the load fills it, then
+ * --clean 0 resumes it and counts. --forget (with any --client-id, e.g. an iot-cloud instance's)
+ * connects with a clean start and session expiry 0, which deletes that session, and exits. */
 #include <MQTTAsync.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -65,6 +69,10 @@ static void on_connect(void *ctx, MQTTAsync_successData5 *r)
 {
     (void)r;
     struct sub_ctx *s = ctx;
+    if (!s->topic) { /* --forget */
+        atomic_store(&subscribed, 1);
+        return;
+    }
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
     ro.onSuccess5 = on_subscribed;
     ro.onFailure5 = on_fail;
@@ -95,6 +103,13 @@ int main(int argc, char **argv)
     const char *pki = arg_of(argc, argv, "--pki", NULL);
     const char *topic = arg_of(argc, argv, "--topic", "devices/+/telemetry");
     const char *client_id = arg_of(argc, argv, "--client-id", "iot-count-sub");
+    int clean = atoi(arg_of(argc, argv, "--clean", "1"));
+    int expiry = atoi(arg_of(argc, argv, "--expiry", "0"));
+    int sub_only = 0, forget = 0;
+    for (int i = 1; i < argc; i++) {
+        sub_only |= strcmp(argv[i], "--subscribe-only") == 0;
+        forget |= strcmp(argv[i], "--forget") == 0;
+    }
     long expect = atol(arg_of(argc, argv, "--expect", "0"));
     double idle = atof(arg_of(argc, argv, "--idle", "10"));
     if (!port || !pki) {
@@ -107,7 +122,7 @@ int main(int argc, char **argv)
     snprintf(ca, sizeof ca, "%s/ca.crt", pki);
     snprintf(crt, sizeof crt, "%s/cloud.crt", pki);
     snprintf(key, sizeof key, "%s/cloud.key", pki);
-    struct sub_ctx s = {.topic = topic};
+    struct sub_ctx s = {.topic = forget ? NULL : topic};
     MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
     if (MQTTAsync_createWithOptions(&s.c, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co) !=
         MQTTASYNC_SUCCESS)
@@ -120,8 +135,13 @@ int main(int argc, char **argv)
     ssl.privateKey = key;
     ssl.enableServerCertAuth = 1;
     o.ssl = &ssl;
-    o.cleanstart = 1; /* a fresh session, expiry 0: gone at the disconnect */
+    o.cleanstart = forget || clean ? 1 : 0;
     o.keepAliveInterval = 60;
+    MQTTProperties props = MQTTProperties_initializer;
+    MQTTProperty ex = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
+    ex.value.integer4 = forget ? 0u : (unsigned)expiry;
+    MQTTProperties_add(&props, &ex);
+    o.connectProperties = &props;
     o.onSuccess5 = on_connect;
     o.onFailure5 = on_fail;
     o.context = &s;
@@ -130,10 +150,19 @@ int main(int argc, char **argv)
     double deadline = now_s() + 30;
     while (!atomic_load(&subscribed) && !atomic_load(&failed) && now_s() < deadline)
         usleep(10000);
+    MQTTProperties_free(&props);
     if (!atomic_load(&subscribed))
         return 1;
     printf("ready\n");
     fflush(stdout);
+    if (sub_only || forget) {
+        MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+        d.timeout = 1000;
+        MQTTAsync_disconnect(s.c, &d);
+        usleep(300000);
+        MQTTAsync_destroy(&s.c);
+        return 0;
+    }
     double cpu0 = cpu_s();
     long seen = 0;
     double last_change = now_s();

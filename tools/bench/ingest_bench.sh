@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # Ingest benchmark (issue 5), not a test: no assertions on time. In one run, over one TLS Mosquitto
 # on 127.0.0.1 and the same load (BENCH_DEVICES devices, QoS 1, one sample with three metrics per
-# message = 4 rows, from iot-ingest-load processes with a 100-message window per connection):
+# message = 4 rows, from iot-ingest-load processes with a 100-message window per connection).
+# BENCH_MODE=drain (default): the load is published while the consumer is away (its persistent
+# session queues it in the broker), then the consumer drains it alone, so on a 2-core machine the
+# publishers do not compete with it for CPU. BENCH_MODE=live: publishers and consumer run together.
 #   ceiling   a subscriber that only counts (iot-count-sub): what the broker delivers
 #   sqlite    iot-cloud storing into SQLite, receipts on
 #   overload  iot-cloud (SQLite) while another process holds the write lock for BENCH_STALL_S:
@@ -28,6 +31,7 @@ PROCS=${BENCH_PROCS:-4}
 STALL_S=${BENCH_STALL_S:-8}
 WITH_PG=${BENCH_PG:-1}
 PHASE_S=${BENCH_TIMEOUT_S:-180}
+MODE=${BENCH_MODE:-drain}
 OUT=${BENCH_OUT:-$IOT_BUILD/ingest_bench.json}
 LOAD_BIN=$IOT_BUILD/tools/bench/iot-ingest-load
 SUB_BIN=$IOT_BUILD/tools/bench/iot-count-sub
@@ -62,17 +66,23 @@ load() {
     done
     for p in "${pids[@]}"; do wait "$p" || iot_log "a load process failed (see load.log)"; done
 }
-load_rate() { cat "$IOT_WORK"/load-"$1"-*.json | jq -s 'map(.acked) | add as $n |
-    ($n / (map(.seconds) | max)) | floor'; }
+load_rate() { cat "$IOT_WORK"/load-"$1"-*.json | jq -s '. as $a | ($a | map(.acked) | add) /
+    ([($a | map(.seconds) | max), 0.001] | max) | floor'; }
 
 # ---- ceiling: a subscriber that only counts ----
 MT=$(((M / PROCS) * PROCS))
-"$SUB_BIN" --port "$PORT" --pki "$PKI" --expect "$MT" --idle 15 >"$IOT_WORK/sub.out" \
-    2>>"$IOT_WORK/sub.log" &
+sub_args=(--port "$PORT" --pki "$PKI" --client-id iot-count-sub)
+if [ "$MODE" = drain ]; then
+    "$SUB_BIN" "${sub_args[@]}" --expiry 3600 --subscribe-only >/dev/null 2>>"$IOT_WORK/sub.log" ||
+        iot_fail "count subscriber could not make its session"
+    load 1
+    sub_args+=(--clean 0)
+fi
+"$SUB_BIN" "${sub_args[@]}" --expect "$MT" --idle 15 >"$IOT_WORK/sub.out" 2>>"$IOT_WORK/sub.log" &
 sub=$!
 IOT_PIDS+=("$sub")
 iot_wait_for 20 grep -q ready "$IOT_WORK/sub.out" || iot_fail "count subscriber not ready"
-load 1
+[ "$MODE" = drain ] || load 1
 wait "$sub" || iot_log "count subscriber saw fewer than $MT"
 ceiling=$(tail -n 1 "$IOT_WORK/sub.out")
 CEIL=$(jq -r .rate <<<"$ceiling")
@@ -84,41 +94,56 @@ cloud_phase() {
     http=$(iot_free_port)
     {
         iot_cloud_conf "$PKI" "$PORT" "$storage" "$http" "bench-$name"
-        printf '[mqtt]\nshare_group = bench-%s\nsession_expiry_s = 0\n[log]\nlevel = warn\n%s\n' \
+        printf '[mqtt]\nshare_group = bench-%s\nsession_expiry_s = 3600\n[log]\nlevel = warn\n%s\n' \
             "$name" "${4:-}"
     } >"$IOT_WORK/cloud-$name.conf"
+    if [ "$MODE" = drain ]; then # make the session, leave, let the broker queue the load
+        iot_bg "$IOT_WORK/cloud-$name.log" "$IOT_CLOUD_BIN" -c "$IOT_WORK/cloud-$name.conf"
+        iot_wait_for 20 curl -fsS "http://127.0.0.1:$http/readyz" || iot_fail "iot-cloud ($name) not ready"
+        iot_stop "$IOT_LAST_PID" TERM 30 || true
+        load "$epoch"
+    fi
     iot_bg "$IOT_WORK/cloud-$name.log" "$IOT_CLOUD_BIN" -c "$IOT_WORK/cloud-$name.conf"
     pid=$IOT_LAST_PID
-    iot_wait_for 20 curl -fsS "http://127.0.0.1:$http/readyz" || iot_fail "iot-cloud ($name) not ready"
     c0=$(cpu_ticks "$pid")
     t0=$(now_ms)
-    load "$epoch" &
-    local loader=$!
-    IOT_PIDS+=("$loader")
+    local loader=
+    if [ "$MODE" != drain ]; then
+        iot_wait_for 20 curl -fsS "http://127.0.0.1:$http/readyz" || iot_fail "iot-cloud ($name) not ready"
+        load "$epoch" &
+        loader=$!
+        IOT_PIDS+=("$loader")
+    fi
     target=$MT
     local deadline=$((SECONDS + PHASE_S))
     while [ $SECONDS -lt $deadline ]; do
-        n=$(iot_metric "$http" iot_cloud_samples_stored_total)
+        n=$(iot_metric "$http" iot_cloud_samples_stored_total 2>/dev/null) || n=0
         n=${n:-0}
         [ "$n" -eq 0 ] || [ "$first" -ne 0 ] || first=$(now_ms)
         if [ "$n" -ge "$target" ]; then last=$(now_ms); break; fi
         if [ -n "${ON_POLL:-}" ]; then "$ON_POLL" "$pid" "$http"; fi
         sleep 0.1
     done
-    wait "$loader" || true
+    [ -z "$loader" ] || wait "$loader" || true
     c1=$(cpu_ticks "$pid")
     t1=$(now_ms)
     [ "$last" -ne 0 ] || iot_log "$name: only $n of $target stored in ${PHASE_S}s"
     local secs rate us hwm receipts
     secs=$(awk -v a="$first" -v b="${last:-$t1}" 'BEGIN { printf "%.3f", (b - a) / 1000 }')
-    rate=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%d", s > 0 ? n / s : 0 }')
-    us=$(awk -v c=$((c1 - c0)) -v t="$TICK" -v n="$n" 'BEGIN { printf "%.2f", n ? c / t * 1e6 / n : 0 }')
+    rate=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%d", (s > 0 ? n / s : 0) }')
+    us=$(awk -v c=$((c1 - c0)) -v t="$TICK" -v n="$n" 'BEGIN { printf "%.2f", (n ? c / t * 1e6 / n : 0) }')
     hwm=$(hwm_kb "$pid")
     receipts=$(iot_metric "$http" iot_cloud_receipts_sent_total)
     iot_stop "$pid" TERM 30 || iot_log "iot-cloud ($name) exit status $?"
+    # delete its session, so that later phases queue nothing for it
+    "$SUB_BIN" --port "$PORT" --pki "$PKI" --client-id "iot-cloud-bench-$name" --forget \
+        >/dev/null 2>&1 || true
+    iot_log "$name: stored $n in ${secs}s, cpu $((c1 - c0)) ticks, hwm ${hwm} kB, receipts ${receipts}"
+    local pub
+    pub=$(load_rate "$epoch")
     RESULT=$(jq -nc --arg name "$name" --argjson stored "$n" --argjson seconds "$secs" \
         --argjson rate "$rate" --argjson us "$us" --argjson hwm "$hwm" \
-        --argjson receipts "${receipts:-0}" --argjson ceil "$CEIL" --argjson pub "$(load_rate "$epoch")" \
+        --argjson receipts "${receipts:-0}" --argjson ceil "$CEIL" --argjson pub "$pub" \
         '{phase: $name, stored: $stored, seconds: $seconds, rate: $rate,
           ratio: (if $ceil > 0 then ($rate / $ceil * 100 | floor) / 100 else 0 end),
           cpu_us_per_msg: $us, peak_rss_kb: $hwm, receipts_sent: $receipts, publish_rate: $pub}')

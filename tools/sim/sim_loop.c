@@ -21,6 +21,7 @@
 #define SIM_EVENTS 512
 #define SIM_SIG_TAG UINT64_MAX
 #define SIM_RSS_EVERY_MS 1000u
+#define SIM_ABORT_AFTER_MS 1000u /* a second signal aborts only this long after the first */
 
 enum phase { PH_RUN, PH_DRAIN, PH_STOP, PH_END };
 
@@ -36,6 +37,7 @@ struct loop {
     enum phase phase;
     uint64_t t0, deadline;
     uint32_t started, start_failures, signals;
+    uint64_t first_signal_ms;
     uint64_t next_progress, next_churn, next_burst, next_rss, next_drain_check;
     uint64_t all_online_ms; /* 0 = not yet */
     uint32_t peak_online;
@@ -490,15 +492,19 @@ int sim_run(struct sim *s)
                 if (!s->stop_signal)
                     continue;
                 s->stop_signal = 0;
+                uint64_t t = plat_mono_ms();
                 if (++l.signals == 1 && l.phase < PH_STOP) {
-                    printf("iot-sim: signal received; stopping the devices cleanly (again to "
-                           "abort)\n");
+                    printf("iot-sim: signal received; stopping the devices cleanly (again, a "
+                           "second later, to abort)\n");
                     fflush(stdout);
-                    begin_stop(&l, plat_mono_ms());
-                } else {
+                    l.first_signal_ms = t;
+                    begin_stop(&l, t);
+                } else if (t >= l.first_signal_ms + SIM_ABORT_AFTER_MS) {
                     printf("iot-sim: second signal; closing now\n");
                     l.phase = PH_END;
                 }
+                /* else: one Ctrl-C reaching the whole process group and a parent's SIGTERM
+                 * right after it are one request, not two */
                 continue;
             }
             struct sim_dev *d = &s->devs[evs[k].data.u64];

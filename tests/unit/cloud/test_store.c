@@ -76,7 +76,8 @@ static void test_store_duplicates_stored_once_metrics_only_for_new(void **state)
     fx_batch_init(&b, "dev-1", 7, 1, 2);
     put_batch(f, &b.b, 2, 0);
     assert_int_equal(store_fx_q("SELECT samples FROM devices WHERE device_id = 'dev-1'"), 8);
-    assert_int_equal(store_fx_q("SELECT last_seen_ms FROM devices WHERE device_id = 'dev-1'"), FX_NOW_MS);
+    assert_int_equal(store_fx_q("SELECT last_seen_ms FROM devices WHERE device_id = 'dev-1'"),
+                     FX_NOW_MS);
     assert_int_equal(store_fx_q("SELECT online FROM devices WHERE device_id = 'dev-1'"), 0);
     /* u64 epoch stored as its int64 cast */
     assert_int_equal(store_fx_q("SELECT count(DISTINCT epoch) FROM samples"), 2);
@@ -143,7 +144,8 @@ static void test_store_presence_ordering(void **state)
     /* equal counter: OFFLINE (the LWT of connection 5) wins over ONLINE */
     assert_int_equal(presence(f, 0, 5), INGEST_PRESENCE_APPLIED);
     assert_int_equal(store_fx_q("SELECT online FROM devices"), 0);
-    assert_int_equal(store_fx_q("SELECT count(*) FROM devices WHERE presence_reason = 'lost_connection'"),
+    assert_int_equal(store_fx_q("SELECT count(*) FROM devices"
+                                " WHERE presence_reason = 'lost_connection'"),
                      1);
     assert_int_equal(presence(f, 1, 5), INGEST_PRESENCE_STALE); /* late birth of connection 5 */
     assert_int_equal(store_fx_q("SELECT online FROM devices"), 0);
@@ -256,7 +258,8 @@ static void test_process_batch_oversize_keeps_prefix(void **state)
     assert_int_equal(msg->len, IOT_MAX_PAYLOAD + 1);
     assert_int_equal(ingest__process_batch(&f->store, &m, &msg, 1, NULL, NULL), IOT_OK);
     assert_int_equal(atomic_load(&m.dead_letters_by_reason[INGEST_REASON_OVERSIZE]), 1);
-    assert_int_equal(store_fx_q("SELECT length(payload) FROM dead_letters WHERE reason = 'oversize'"),
+    assert_int_equal(store_fx_q("SELECT length(payload) FROM dead_letters"
+                                " WHERE reason = 'oversize'"),
                      4096);
     free(msg);
     iot_log_set_level(IOT_LOG_INFO);

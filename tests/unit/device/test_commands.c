@@ -115,7 +115,10 @@ static void test_commands_forged_signature_rejected_not_run(void **state)
     uint8_t *hit = NULL;
     for (size_t i = 0; i + 10 <= n && !hit; i++)
         hit = memcmp(buf + i, "sample_now", 10) == 0 ? buf + i : NULL;
-    assert_non_null(hit);
+    if (!hit) {
+        fail_msg("command name not found in the encoded body");
+        return;
+    }
     hit[9] = 'v';
     cenv_send(e, buf, n, NULL);
     cenv_step(e);
