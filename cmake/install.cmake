@@ -44,7 +44,13 @@ endif()
 set(CPACK_DEBIAN_AGENT_PACKAGE_NAME iot-agent)
 set(CPACK_DEBIAN_AGENT_DESCRIPTION
   "IoT device agent: sensors to MQTT 5 over mutual TLS\n Samples Linux and simulated smart-home sensors, buffers to disk while offline,\n reports presence and executes signed commands from the cloud.")
-set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "adduser")
+if(CMAKE_CROSSCOMPILING)
+  # dpkg-shlibdeps cannot inspect foreign binaries: name the agent's libraries (Debian 12 names).
+  set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS
+    "adduser, libc6 (>= 2.34), libpaho-mqtt1.3, libssl3, libprotobuf-c1, libmbedcrypto7, libinih1, libsystemd0")
+else()
+  set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "adduser")
+endif()
 set(CPACK_DEBIAN_AGENT_PACKAGE_CONTROL_EXTRA
   ${PROJECT_SOURCE_DIR}/device/dist/postinst ${PROJECT_SOURCE_DIR}/device/dist/conffiles)
 set(CPACK_DEBIAN_CLOUD_PACKAGE_NAME iot-cloud)
