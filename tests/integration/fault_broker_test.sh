@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034 # FAULT_BROKER_CONF_HOOK, BASE: read by fault_lib.sh / api_lib.sh
 # SPDX-License-Identifier: Apache-2.0
 # Broker faults during a stream from three devices, with commands in flight; every sample ends
 # stored exactly once and every command in exactly one terminal state. MODE:

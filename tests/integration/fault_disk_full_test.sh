@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034 # FAULT_BROKER_CONF_HOOK, BASE: read by fault_lib.sh / api_lib.sh
 # SPDX-License-Identifier: Apache-2.0
 # The agent's store on a small, full filesystem: a 1 MiB tmpfs (root only: fails, never skips,
 # without it) under a store allowed 4 MiB, with the broker down. The filesystem fills before the

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash disable=SC2034 # variables set here are read by the sourcing test
 # Helpers of the fault, bad-input and security tests (issue 7), on top of tests/support/lib.sh and
 # api_lib.sh: a stack of broker + iot-cloud + N agents, the end-to-end checks every fault test
 # makes (each sample stored exactly once, each command one terminal state), and network
