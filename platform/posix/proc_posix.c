@@ -83,6 +83,10 @@ enum iot_err plat_proc_start(const struct plat_proc_spec *spec, struct plat_proc
 {
     if (!spec || !out || !spec->path || spec->path[0] != '/')
         return IOT_ERR_INVAL;
+    /* Checked before spawning: glibc reports a failed exec through posix_spawn only where vfork
+     * semantics hold; under qemu-user (the Raspberry Pi test runs) the child just exits 127. */
+    if (!plat_proc_executable(spec->path))
+        return IOT_ERR_NOT_FOUND;
     struct plat_proc *p = iot_calloc(1, sizeof *p);
     if (!p)
         return IOT_ERR_NOMEM;
