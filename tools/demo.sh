@@ -97,7 +97,7 @@ while [ "$duration" -eq 0 ] || [ $((SECONDS - start)) -lt "$duration" ]; do
   [ "$stopping" = 1 ] && break
   line=$(iot_sql "$work/cloud.db" "SELECT group_concat(d.device_id || (CASE d.online WHEN 1 THEN ' online ' ELSE ' offline ' END) || d.samples, ', ') FROM devices d" 2>/dev/null || true)
   last=$(iot_sql "$work/cloud.db" "SELECT s.device_id || ' #' || s.seq || ': ' || (SELECT group_concat(m.name || '=' || printf('%.2f', m.value) || coalesce(m.unit, ''), ' ') FROM metrics m WHERE m.device_id = s.device_id AND m.epoch = s.epoch AND m.seq = s.seq) FROM samples s ORDER BY s.rowid DESC LIMIT 1" 2>/dev/null || true)
-  temp=$(iot_sql "$work/cloud.db" "SELECT printf('%.2f', m.value) FROM metrics m WHERE m.device_id = '$thermostat' AND m.name = 'temperature' ORDER BY m.rowid DESC LIMIT 1" 2>/dev/null || true)
+  temp=$(iot_sql "$work/cloud.db" "SELECT printf('%.2f', m.value) FROM metrics m WHERE m.device_id = '$thermostat' AND m.name = 'temperature' ORDER BY m.epoch DESC, m.seq DESC LIMIT 1" 2>/dev/null || true)
   echo "[$((SECONDS - start))s] ${line:-waiting for telemetry} (samples stored)"
   [ -n "$last" ] && echo "      latest: $last"
   [ -n "$temp" ] && echo "      $thermostat room temperature: $temp C"

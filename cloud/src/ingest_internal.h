@@ -67,4 +67,11 @@ struct api;
 void ingest__route_events(struct commands *commands, struct api *api,
                           const struct ingest_event *ev, size_t n);
 
+/**
+ * @brief Tests of the schema upgrades: create or upgrade the SQLite database at @p path only up to
+ * schema @p version (1..current), then close it.
+ * @return as ingest_store_sqlite_open
+ */
+enum iot_err ingest__sqlite_migrate_to(const char *path, int version);
+
 #endif

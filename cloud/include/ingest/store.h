@@ -82,7 +82,8 @@ struct ingest_store {
 
 /**
  * @brief Open (creating if needed) a SQLite database in WAL mode with synchronous=NORMAL, and create
- * or upgrade the schema (PRAGMA user_version = 3; 2 added the API tables, 3 the seq summaries).
+ * or upgrade the schema (PRAGMA user_version = 4; 2 added the API tables, 3 the seq summaries, 4
+ * moved a sample's metrics into one JSON column of its row, `metrics` becoming a view).
  * @return IOT_OK, IOT_ERR_IO (cannot open or not a database; logged with the path),
  * IOT_ERR_INVAL (schema of a newer version), IOT_ERR_NOMEM
  */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* SQLite-only storage checks: WAL, schema version and its upgrade from version 2 (the seq summaries
- * are back-filled from the samples), a bad path. The backend-generic tests are in test_store.c. */
+/* SQLite-only storage checks: WAL, schema version and its upgrades (from version 2 the seq summaries
+ * are back-filled from the samples; from version 3 the metrics rows move into the samples' JSON
+ * column behind a `metrics` view), a bad path. The backend-generic tests are in test_store.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "ingest/store.h"
+#include "ingest_internal.h"
 #include "iot/log.h"
 
 struct fx {
@@ -67,11 +69,13 @@ static void test_store_schema_and_pragmas(void **state)
     struct fx *f = *state;
     struct ingest_store s;
     assert_int_equal(ingest_store_sqlite_open(f->path, &s), IOT_OK);
-    assert_int_equal(q(f, "PRAGMA user_version"), 3);
+    assert_int_equal(q(f, "PRAGMA user_version"), 4);
     assert_int_equal(q(f, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN"
-                          " ('samples','metrics','devices','dead_letters','dropped_ranges',"
-                          "'seq_stats')"),
-                     6);
+                          " ('samples','devices','dead_letters','dropped_ranges','seq_stats')"),
+                     5);
+    assert_int_equal(q(f, "SELECT count(*) FROM sqlite_master WHERE type='view' AND"
+                          " name = 'metrics'"),
+                     1);
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_prepare_v2(f->db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -88,18 +92,16 @@ static void test_store_upgrade_from_v2_backfills_seq_stats(void **state)
 {
     struct fx *f = *state;
     struct ingest_store s;
-    assert_int_equal(ingest_store_sqlite_open(f->path, &s), IOT_OK);
-    ingest_store_close(&s);
-    /* back to version 2 with samples of two epochs, one with a hole */
+    /* a version 2 database with samples of two epochs, one with a hole */
+    assert_int_equal(ingest__sqlite_migrate_to(f->path, 2), IOT_OK);
     assert_int_equal(q(f, "SELECT count(*) FROM samples"), 0);
     assert_int_equal(sqlite3_exec(f->db,
-                                  "DROP TABLE seq_stats; PRAGMA user_version = 2;"
                                   "INSERT INTO samples VALUES('d', 1, 1, 0, 0), ('d', 1, 2, 0, 0),"
                                   " ('d', 1, 5, 0, 0), ('d', 2, 7, 0, 0)",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     assert_int_equal(ingest_store_sqlite_open(f->path, &s), IOT_OK);
-    assert_int_equal(q(f, "PRAGMA user_version"), 3);
+    assert_int_equal(q(f, "PRAGMA user_version"), 4);
     assert_int_equal(q(f, "SELECT max_seq - min_seq + 1 - stored FROM seq_stats WHERE epoch = 1"),
                      2);
     assert_int_equal(q(f, "SELECT stored FROM seq_stats WHERE epoch = 2"), 1);
@@ -107,6 +109,39 @@ static void test_store_upgrade_from_v2_backfills_seq_stats(void **state)
     assert_int_equal(ingest_store_seq_totals(&s, &t), IOT_OK);
     assert_int_equal(t.missing, 2);
     assert_int_equal(t.gap_epochs, 1);
+    ingest_store_close(&s);
+}
+
+/* Version 3 kept one metrics row per metric: upgrading moves them, in order and with their units,
+ * into the sample's JSON column; the `metrics` view shows the same rows; a sample without metrics
+ * gets an empty list; telemetry stored after the upgrade reads back through the same view. */
+static void test_store_upgrade_from_v3_moves_metrics(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(ingest__sqlite_migrate_to(f->path, 3), IOT_OK);
+    assert_int_equal(q(f, "PRAGMA user_version"), 3); /* opens f->db */
+    assert_int_equal(sqlite3_exec(f->db,
+                                  "INSERT INTO samples VALUES('d', 1, 1, 10, 11), ('d', 1, 2, 20, 21),"
+                                  " ('e', 1, 1, 30, 31);"
+                                  "INSERT INTO metrics VALUES('d', 1, 1, 'temp', 21.5, 'C'),"
+                                  " ('d', 1, 1, 'hum', 0.1, NULL), ('e', 1, 1, 'x\"y', -3, '%');",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    struct ingest_store s;
+    assert_int_equal(ingest_store_sqlite_open(f->path, &s), IOT_OK);
+    assert_int_equal(q(f, "PRAGMA user_version"), 4);
+    assert_int_equal(q(f, "SELECT count(*) FROM metrics"), 3);
+    assert_int_equal(q(f, "SELECT count(*) FROM samples WHERE device_id = 'd' AND seq = 1 AND"
+                          " metrics = '[[\"temp\",21.5,\"C\"],[\"hum\",0.1]]'"),
+                     1);
+    assert_int_equal(q(f, "SELECT metrics = '[]' FROM samples WHERE device_id = 'd' AND seq = 2"),
+                     1);
+    assert_int_equal(q(f, "SELECT count(*) FROM metrics WHERE device_id = 'd' AND seq = 1 AND"
+                          " name = 'hum' AND value = 0.1 AND unit IS NULL"),
+                     1);
+    assert_int_equal(q(f, "SELECT value FROM metrics WHERE device_id = 'e' AND name = 'x\"y'"
+                          " AND unit = '%'"),
+                     -3);
     ingest_store_close(&s);
 }
 
@@ -152,6 +187,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_schema_and_pragmas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_upgrade_from_v2_backfills_seq_stats, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_store_upgrade_from_v3_moves_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_newer_schema_refused, setup, teardown),
         cmocka_unit_test(test_store_open_bad_path_fails),
         cmocka_unit_test(test_storage_redact_hides_password),
