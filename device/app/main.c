@@ -64,6 +64,12 @@ int main(int argc, char **argv)
         return 2;
     }
     iot_log_set_level(cfg.log_level);
+    /* TLS files that cannot work are a configuration error too (exit 2, like a bad option), not a
+     * start-up failure that systemd should retry. */
+    if (agent_config_check_files(&cfg, err, sizeof err) != IOT_OK) {
+        fprintf(stderr, "iot-agent: %s\n", err);
+        return 2;
+    }
 
     struct agent *agent = NULL;
     enum iot_err rc = agent_create(&cfg, NULL, &agent);

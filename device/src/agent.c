@@ -16,6 +16,7 @@
 #include "iot/codec.h"
 #include "iot/log.h"
 #include "iot/mem.h"
+#include "iot/plat_clock.h"
 #include "iot/plat_crypto.h"
 #include "iot/plat_event.h"
 #include "iot/plat_service.h"
@@ -777,9 +778,13 @@ enum iot_err agent_create(const struct agent_config *cfg, const struct agent_dep
     if (!deps)
         deps = &none;
     char err[700];
-    if (!deps->mqtt.ops && agent_config_check_files(cfg, err, sizeof err) != IOT_OK) {
-        IOT_LOG(IOT_LOG_ERROR, "%s", err);
-        return IOT_ERR_NOT_FOUND;
+    if (!deps->mqtt.ops) {
+        enum iot_err frc = agent_config_check_files(cfg, err, sizeof err);
+        if (frc != IOT_OK) {
+            IOT_LOG(IOT_LOG_ERROR, "%s", err);
+            return frc;
+        }
+        agent_config_log_cert_dates(cfg, plat_wall_ms());
     }
     struct agent *a = iot_calloc(1, sizeof *a);
     if (!a)

@@ -2,17 +2,20 @@
 # SPDX-License-Identifier: Apache-2.0
 # Bad configuration files for both programs: unknown sections and keys, bad values (numbers out of
 # range, not numbers, bad enums, sizes, ids, addresses), syntax errors, a missing file, and TLS
-# files that are missing, a directory, empty, not PEM, or the key given as the certificate. Each
-# run must end at once with the documented exit status (iot-agent 2, iot-cloud 1; the agent finds
-# missing or broken TLS files at start-up, after loading the config, and exits 1), one message on
-# stderr naming the file (and line and key where there is one) and what is wrong, never a crash
-# (no signal, no sanitizer report) and never a start.
+# files that are missing, a directory, empty, not PEM, not parsing, the key of another certificate,
+# or another device's certificate. Each run must end at once with the documented exit status
+# (iot-agent 2, iot-cloud 1), one message on stderr naming the file (and line and key where there
+# is one) and what is wrong, never a crash (no signal, no sanitizer report) and never a start.
+# Then certificates the agent can start with but must warn about: expired (an error in the log)
+# and not yet valid (a warning about the clock).
 set -euo pipefail
 . "$(dirname "$0")/../support/lib.sh"
 iot_test_init badinput-config
 pki=$IOT_WORK/pki
 iot_pki_init "$pki" 8883
-"$IOT_PKI_BIN" device "$pki" dev-1 >/dev/null
+"$IOT_PKI_BIN" device "$pki" dev-1 dev-2 >/dev/null
+"$IOT_PKI_BIN" device "$pki" dev-old --not-before-days -10 --days 1 >/dev/null
+"$IOT_PKI_BIN" device "$pki" dev-future --not-before-days 30 --days 10 >/dev/null
 mkdir -p "$IOT_WORK/adir"
 : >"$IOT_WORK/empty.pem"
 printf 'not a certificate\n' >"$IOT_WORK/text.pem"
@@ -43,7 +46,7 @@ cloud_ok=$(iot_cloud_conf "$pki" 8883 "$IOT_WORK/db" 8080)
 
 # --- iot-agent: exit 2 -------------------------------------------------------------------------
 A() { expect agent 2 "$1" "$2"; }
-F() { NO_FILE_NAME=1 expect agent '1|2' "$1" "$2"; } # TLS files: checked at start-up
+F() { NO_FILE_NAME=1 expect agent 2 "$1" "$2"; } # TLS files: checked before start-up
 A ':[0-9]+: \[device\] colour' "$agent_ok"$'\n[device]\ncolour = blue'
 A 'unknown|section' "$agent_ok"$'\n[nonsense]\nx = 1'
 A ':[0-9]+: \[mqtt\] port' "$agent_ok"$'\n[mqtt]\nport = 99999'
@@ -65,13 +68,30 @@ F 'cert_file.*(missing|no such|cannot)' "$(sed "s|^cert_file = .*|cert_file = $I
 F 'cert_file' "$(sed "s|^cert_file = .*|cert_file = $IOT_WORK/adir|" <<<"$agent_ok")"
 F 'ca_file' "$(sed "s|^ca_file = .*|ca_file = $IOT_WORK/empty.pem|" <<<"$agent_ok")"
 F 'key_file' "$(sed "s|^key_file = .*|key_file = $IOT_WORK/text.pem|" <<<"$agent_ok")"
-F 'public_key_file' "$agent_ok"$'\n[commands]\nenabled = true\npublic_key_file = '"$IOT_WORK/nope.pub"
+F 'cert_file.*badb64.pem' "$(sed "s|^cert_file = .*|cert_file = $IOT_WORK/badb64.pem|" <<<"$agent_ok")"
+F "certificate of 'dev-2', not of this device 'dev-1'" "$(sed -e "s|/dev-1\.crt|/dev-2.crt|" -e "s|/dev-1\.key|/dev-2.key|" <<<"$agent_ok")"
+F 'dev-2.key is not the key of certificate .*dev-1.crt' "$(sed "s|/dev-1\.key|/dev-2.key|" <<<"$agent_ok")"
+NO_FILE_NAME=1 expect agent '1|2' 'public_key_file' "$agent_ok"$'\n[commands]\nenabled = true\npublic_key_file = '"$IOT_WORK/nope.pub"
 rc=0
 timeout 10 "$IOT_AGENT_BIN" -c "$IOT_WORK/does-not-exist.conf" >"$IOT_WORK/out" 2>&1 || rc=$?
 [ "$rc" = 2 ] && grep -q 'does-not-exist.conf' "$IOT_WORK/out" ||
     iot_fail "agent with a missing config file: exit $rc: $(cat "$IOT_WORK/out")"
 tried=$((tried + 1))
 iot_log "ok: iot-agent refused $tried bad configurations with exit 2 and the file, line and key"
+
+# Certificates that parse and match but are out of their validity period: the agent starts (its
+# clock may be the wrong one; a renewed file can be put in place) and says what is wrong.
+for c in "dev-old:expired on .* the broker will refuse it" "dev-future:is not valid before .* is the clock synchronised"; do
+    dev=${c%%:*}
+    conf=$IOT_WORK/$dev.conf
+    iot_agent_conf "$pki" 8883 "$dev" "$IOT_WORK/state-$dev" 1000 0 >"$conf"
+    rc=0
+    timeout 3 "$IOT_AGENT_BIN" -c "$conf" >"$IOT_WORK/$dev.out" 2>&1 || rc=$?
+    [ "$rc" = 124 ] || iot_fail "agent with the $dev certificate did not keep running (exit $rc): $(head -c 400 "$IOT_WORK/$dev.out")"
+    grep -qE "certificate .*$dev.crt ${c#*:}" "$IOT_WORK/$dev.out" ||
+        iot_fail "agent with the $dev certificate did not say so: $(head -c 600 "$IOT_WORK/$dev.out")"
+done
+iot_log "ok: an expired and a not-yet-valid certificate are named in the agent's log"
 
 # --- iot-cloud: exit 1 -------------------------------------------------------------------------
 n_agent=$tried

@@ -83,11 +83,23 @@ enum iot_err agent_config_parse(const char *name, const char *text, struct agent
 bool agent_config_parse_sensors(const char *list, unsigned *out, char *bad, size_t bad_cap);
 
 /**
- * @brief Check that the TLS files of @p cfg exist, are readable and look like PEM. On failure
+ * @brief Check that the TLS files of @p cfg exist, are readable and look like PEM, that the
+ * certificate parses, that the private key is its key, and that its subject CN is the device id
+ * (the broker takes the CN as the MQTT username, and its ACL grants a device only its own topics:
+ * another device's certificate would connect and then have every publish refused). On failure
  * @p errbuf names the option, the file and what is wrong.
- * @return IOT_OK, IOT_ERR_NOT_FOUND (missing), IOT_ERR_IO (unreadable), IOT_ERR_MALFORMED (not PEM)
+ * @return IOT_OK, IOT_ERR_NOT_FOUND (missing), IOT_ERR_IO (unreadable), IOT_ERR_MALFORMED (not PEM,
+ * does not parse), IOT_ERR_INVAL (key of another certificate, CN is not the device id)
  */
 enum iot_err agent_config_check_files(const struct agent_config *cfg, char *errbuf, size_t errlen);
+
+/**
+ * @brief Log what the certificate's validity period means at @p now_ms: expired (an error: the
+ * broker refuses it), not yet valid (a warning: often a clock not yet synchronised on a board
+ * without a real-time clock), or expiring within 30 days (a warning). Never fails: the clock may
+ * be the one that is wrong, and a renewed certificate can be put in place while the agent runs.
+ */
+void agent_config_log_cert_dates(const struct agent_config *cfg, int64_t now_ms);
 
 /** @brief Print the documented options with their defaults (for --help). */
 const char *agent_config_help(void);
