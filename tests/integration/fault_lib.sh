@@ -17,7 +17,8 @@ fault_cleanup() {
     local m n l pid
     # Processes first (they may sit in a namespace or on a mount), then the kernel objects.
     set +e # a cleanup step that fails must not skip the others
-    for pid in "${IOT_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null; done
+    # iot_is_child: a recorded PID whose process is gone may belong to someone else by now.
+    for pid in "${IOT_PIDS[@]}"; do iot_is_child "$pid" && kill -KILL "$pid" 2>/dev/null; done
     for pid in "${IOT_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
     for m in "${FAULT_MOUNTS[@]}"; do umount -l "$m" 2>/dev/null; done
     for n in "${FAULT_NETNS[@]}"; do ip netns del "$n" 2>/dev/null; done
@@ -104,7 +105,7 @@ fault_check_once() {
 # in FAULT_CIDS.
 fault_cmd_send() {
     local pid=${FAULT_AGENT_PID[$1]:-}
-    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+    if [ -n "$pid" ] && ! iot_is_child "$pid"; then
         iot_log "no command for $1: its agent has finished"
         return 0
     fi

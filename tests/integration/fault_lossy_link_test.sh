@@ -18,7 +18,7 @@ fault_stack 2
     --rate 40000 --cut-prob 0.015 --seed 7 >"$IOT_WORK/proxy.out" 2>"$IOT_WORK/proxy.log" &
 proxy=$!
 IOT_PIDS+=("$proxy")
-iot_wait_for 5 'grep -q "^port " "$IOT_WORK/proxy.out"' || iot_fail "the proxy printed no port"
+iot_wait_for 30 'grep -q "^port " "$IOT_WORK/proxy.out"' || iot_fail "the proxy printed no port"
 pport=$(awk '$1 == "port" { print $2; exit }' "$IOT_WORK/proxy.out")
 
 pids=()
@@ -26,7 +26,7 @@ for d in dev-1 dev-2; do
     fault_agent "$d" "$N" 20 $'[mqtt]\nkeepalive_s = 5\nreconnect_max_ms = 1000' 127.0.0.1 "$pport"
     pids+=("$AGENT_PID")
 done
-iot_wait_for 30 '[ "$(fault_count dev-2)" -ge 20 ]' || iot_fail "nothing arrives through the proxy"
+iot_wait_for 90 '[ "$(fault_count dev-2)" -ge 20 ]' || iot_fail "nothing arrives through the proxy"
 for _ in 1 2 3; do
     for d in dev-1 dev-2; do FAULT_CMD_TIMEOUT=20 fault_cmd_send "$d"; done
     sleep 3

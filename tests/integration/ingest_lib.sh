@@ -50,7 +50,9 @@ ingest_cloud_start() {
     } >"$IOT_WORK/cloud-$name.conf"
     iot_bg "$IOT_WORK/cloud-$name.log" "$IOT_CLOUD_BIN" -c "$IOT_WORK/cloud-$name.conf"
     printf -v "CLOUD_PID_${name//-/_}" '%s' "$IOT_LAST_PID"
-    iot_wait_for 20 curl -fsS "http://127.0.0.1:$http/readyz" || iot_fail "iot-cloud $name not ready"
+    # generous: an ASan build on 2 loaded cores; returns as soon as it is ready
+    iot_wait_for 60 curl -fsS "http://127.0.0.1:$http/readyz" || iot_fail "iot-cloud $name not ready"
+    iot_is_child "$IOT_LAST_PID" || iot_fail "iot-cloud $name exited (port $http taken?)"
 }
 
 # ingest_check_exactly_once N SAMPLES: each of dev-01..dev-N has seqs 1..SAMPLES stored once.

@@ -20,7 +20,7 @@ SIM=$IOT_LAST_PID
 T=c0001-thermostat
 export IOT_URL=$BASE IOT_TOKEN=$IOT_API_TOKEN
 iotctl_online() { "$IOTCTL" devices --json | jq '[.devices[] | select(.presence == "online")] | length'; }
-iot_wait_for 30 '[ "$(iotctl_online)" = 3 ]' || iot_fail "devices not online: $(iotctl_online)"
+iot_wait_for 90 '[ "$(iotctl_online)" = 3 ]' || iot_fail "devices not online: $(iotctl_online)"
 
 # expect_exit CODE OUTFILE CMD...: run iotctl with stdout to OUTFILE (stderr to OUTFILE.err).
 expect_exit() {
@@ -51,8 +51,10 @@ grep -q "unknown device 'no-such-device'" "$o.err" || iot_fail "unknown device m
 iot_log "ok: device (table, --json, unknown device = exit 8)"
 
 # telemetry
-iot_wait_for 10 '[ "$("$IOTCTL" telemetry "$T" --json --limit 5 | jq ".items | length")" = 5 ]' ||
+iot_wait_for 60 '[ "$("$IOTCTL" telemetry "$T" --json --limit 5 | jq ".items | length")" = 5 ]' ||
     iot_fail "no telemetry"
+iot_wait_for 60 '[ "$("$IOTCTL" telemetry c0001-plug --metric energy_wh --limit 4 --json | jq ".items | length")" = 4 ]' ||
+    iot_fail "no energy_wh telemetry of c0001-plug"
 expect_exit 0 "$o" telemetry "$T" --limit 3
 head -1 "$o" | grep -q '^TIME (UTC)  *SEQ  *METRICS' || iot_fail "telemetry header: $(head -1 "$o")"
 [ "$(grep -c 'temperature=' "$o")" = 3 ] || iot_fail "telemetry rows: $(cat "$o")"
@@ -66,7 +68,7 @@ expect_exit 2 "$o" telemetry "$T" --since yesterday
 iot_log "ok: telemetry (table, --json, --metric, --since, unknown device, bad --since)"
 
 # tail
-expect_exit 0 "$o" tail "$T" --count 2
+expect_exit 0 "$o" tail "$T" --count 2 --for 60
 [ "$(grep -c "telemetry *$T" "$o")" = 2 ] || iot_fail "tail: $(cat "$o")"
 expect_exit 0 "$o" tail --json --count 3 --for 20
 [ "$(jq -s 'length' "$o")" = 3 ] && [ "$(jq -rs '.[0].event' "$o")" != null ] || iot_fail "tail --json: $(cat "$o")"
@@ -74,7 +76,7 @@ expect_exit 8 "$o" tail no-such-device --count 1
 iot_log "ok: tail (table, --json)"
 
 # send
-expect_exit 0 "$o" send "$T" set_setpoint celsius=27 --wait 15
+expect_exit 0 "$o" send "$T" set_setpoint celsius=27 --wait 60
 grep -q '^command cmd-[0-9a-f]* queued: http://.*/v1/commands/cmd-' "$o" || iot_fail "send: $(cat "$o")"
 grep -q '^succeeded in [0-9]* ms: OK' "$o" && grep -q 'setpoint_c = 27.0' "$o" || iot_fail "send result: $(cat "$o")"
 expect_exit 0 "$o" send c0001-light light_on brightness=30 --wait --json
@@ -82,18 +84,19 @@ expect_exit 0 "$o" send c0001-light light_on brightness=30 --wait --json
     iot_fail "send --json: $(cat "$o")"
 expect_exit 0 "$o" send "$T" ping
 grep -q 'queued' "$o" && ! grep -q succeeded "$o" || iot_fail "send without --wait: $(cat "$o")"
-expect_exit 3 "$o" send "$T" no_such_command --wait 15
+expect_exit 3 "$o" send "$T" no_such_command --wait 60
 grep -q '^failed in .*UNKNOWN_COMMAND' "$o" || iot_fail "failed command: $(cat "$o")"
 expect_exit 8 "$o" send ghost ping
-expect_exit 5 "$o" send ghost ping --force --timeout 1 --wait 5
+expect_exit 5 "$o" send ghost ping --force --timeout 1 --wait 60
 grep -q '^expired' "$o" || iot_fail "expired: $(cat "$o")"
 expect_exit 7 "$o" send ghost ping --force --timeout 60 --wait 1
 grep -q '^still queued' "$o" || iot_fail "wait ran out: $(cat "$o")"
 # cancelled while waiting: DELETE through the API
 rc=0
-"$IOTCTL" send ghost ping --force --timeout 60 --wait 20 >"$o" 2>&1 &
+"$IOTCTL" send ghost ping --force --timeout 120 --wait 90 >"$o" 2>&1 &
 waiter=$!
-iot_wait_for 10 'grep -q queued "$o"' || iot_fail "no status URL: $(cat "$o")"
+IOT_PIDS+=("$waiter")
+iot_wait_for 60 'grep -q queued "$o"' || iot_fail "no status URL: $(cat "$o")"
 cid=$(grep -o 'cmd-[0-9a-f]*' "$o" | head -1)
 expect_status 200 DELETE "/v1/commands/$cid"
 wait "$waiter" || rc=$?
@@ -103,7 +106,7 @@ iot_log "ok: send (succeeded 0, failed 3, expired 5, cancelled 6, --wait ran out
 # desired
 expect_exit 0 "$o" desired c0001-plug plug=off interval_ms=500
 grep -q '^desired state of c0001-plug is now version 1$' "$o" || iot_fail "desired: $(cat "$o")"
-iot_wait_for 10 '"$IOTCTL" device c0001-plug | grep -q "^reported *v1 .*plug=off"' ||
+iot_wait_for 60 '"$IOTCTL" device c0001-plug | grep -q "^reported *v1 .*plug=off"' ||
     iot_fail "reported: $("$IOTCTL" device c0001-plug)"
 expect_exit 0 "$o" --json desired c0001-plug plug=on
 [ "$(jq -r .version "$o")" = 2 ] || iot_fail "desired --json: $(cat "$o")"
@@ -144,6 +147,6 @@ IOT_TOKEN=wrong "$IOTCTL" --token "$IOT_API_TOKEN" devices >"$o" 2>&1 || rc=$?
 expect_exit 1 "$o" --config "$IOT_WORK/missing.conf" devices
 iot_log "ok: errors (token 9, server down 10, usage 2) and settings (flag > env > config file)"
 
-iot_stop "$SIM" TERM 20 || iot_fail "iot-sim exit status"
-iot_stop "$CLOUD_PID" TERM 15 || iot_fail "iot-cloud exit status"
+iot_stop "$SIM" TERM 60 || iot_fail "iot-sim exit status"
+iot_stop "$CLOUD_PID" TERM 60 || iot_fail "iot-cloud exit status"
 echo "PASS iotctl"

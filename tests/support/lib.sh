@@ -24,15 +24,31 @@ iot_test_init() {
     iot_log "work dir $IOT_WORK"
 }
 
+# iot_is_child PID: PID is a live (or not yet reaped) child of this shell. A PID recorded in
+# IOT_PIDS stays there after its process has exited; with kernel.pid_max at 32768 and several test
+# suites forking curl/sqlite3/jq on 2 cores, the number is soon given to some other process (another
+# test's broker or script, another engineer's compiler). Every signal sent by PID from here checks
+# this first, so a stale number is never signalled. Reads /proc with builtins only (no fork).
+iot_is_child() {
+    local stat rest
+    [ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
+    read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
+    rest=${stat##*) } # "S PPID ...": the command name before it may hold spaces and parentheses
+    rest=${rest#* }
+    rest=${rest%% *}
+    [ "$rest" = "$$" ] || [ "$rest" = "$BASHPID" ]
+}
+
 iot_cleanup() {
     local rc=$?
     local pid
+    trap '' INT TERM # a second signal must not cut the cleanup short (children left running)
     for pid in "${IOT_PIDS[@]}"; do
-        kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
+        iot_is_child "$pid" && kill -TERM "$pid" 2>/dev/null
     done
     for pid in "${IOT_PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+        for _ in $(seq 50); do iot_is_child "$pid" && kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        iot_is_child "$pid" && kill -KILL "$pid" 2>/dev/null
     done
     if [ "$rc" -ne 0 ] && [ -n "${IOT_WORK:-}" ]; then
         local f
@@ -84,15 +100,20 @@ iot_bg() {
 }
 
 # iot_stop PID [SIGNAL] [SECONDS]: signal a process we started and wait for it to exit.
-# Returns the process's exit status when it was our child.
+# Returns the process's exit status when it was our child. A PID that is no longer our child
+# (exited already, its number maybe reused) is not signalled: only its status is collected.
 iot_stop() {
     local pid=$1 sig=${2:-TERM} t=${3:-15}
-    kill -"$sig" "$pid" 2>/dev/null || true
-    local deadline=$((SECONDS + t))
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt "$deadline" ]; do sleep 0.05; done
-    if kill -0 "$pid" 2>/dev/null; then
-        iot_log "pid $pid did not exit after SIG$sig in ${t}s; killing"
-        kill -KILL "$pid" 2>/dev/null || true
+    if iot_is_child "$pid"; then
+        kill -"$sig" "$pid" 2>/dev/null || true
+        local deadline=$((SECONDS + t))
+        while iot_is_child "$pid" && kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt "$deadline" ]; do
+            sleep 0.05
+        done
+        if iot_is_child "$pid" && kill -0 "$pid" 2>/dev/null; then
+            iot_log "pid $pid did not exit after SIG$sig in ${t}s; killing"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
     fi
     wait "$pid" 2>/dev/null
 }
@@ -110,7 +131,10 @@ iot_broker_start() {
     [ -n "$port" ] || iot_fail "no listener port in $dir/mosquitto.conf"
     iot_bg "${IOT_WORK:-$dir}/mosquitto.log" mosquitto -c "$dir/mosquitto.conf"
     echo "$IOT_LAST_PID" >"$dir/mosquitto.pid"
-    iot_wait_port "$port" 10 || iot_fail "mosquitto did not accept on 127.0.0.1:$port"
+    iot_wait_port "$port" 30 || iot_fail "mosquitto did not accept on 127.0.0.1:$port"
+    # Something accepts there: it must be our broker, not another process that took the port.
+    iot_is_child "$IOT_LAST_PID" ||
+        iot_fail "mosquitto exited at start (port $port taken?): $(tail -n 5 "${IOT_WORK:-$dir}/mosquitto.log")"
     IOT_BROKER_PORT=$port
 }
 
