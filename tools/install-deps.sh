@@ -2,14 +2,18 @@
 # SPDX-License-Identifier: Apache-2.0
 # Installs the Debian packages the stack needs to build, test and run its demo, only those missing.
 # Uses apt-get as root, or through sudo. Safe to run again: it does nothing when all are present.
-# Usage: tools/install-deps.sh [--cross arm64|armhf]...   (adds the Raspberry Pi cross toolchain,
-# qemu-user and the target architecture's -dev packages, with dpkg --add-architecture)
+# Usage: tools/install-deps.sh [--cross ARCH[,ARCH]]...   ARCH: arm64 (Raspberry Pi OS 64-bit)
+# or armhf (32-bit); adds each one's cross gcc, -dev packages (dpkg --add-architecture), qemu-user.
+# Both: --cross arm64,armhf (or --cross arm64 --cross armhf).
 set -euo pipefail
 cross=()
 while [ $# -gt 0 ]; do
   case $1 in
-    --cross) cross+=("${2:?--cross needs arm64 or armhf}"); shift 2 ;;
-    -h|--help) sed -n '3,6p' "$0"; exit 0 ;;
+    --cross)
+      IFS=, read -r -a more <<<"${2:?--cross needs arm64, armhf or arm64,armhf}"
+      cross+=("${more[@]}")
+      shift 2 ;;
+    -h|--help) sed -n '3,7p' "$0"; exit 0 ;;
     *) echo "install-deps: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -35,13 +39,13 @@ PKGS=(
 # Device-side libraries of the target architecture (the agent, its unit tests) for cross-builds.
 CROSS_DEV=(libpaho-mqtt-dev libssl-dev libprotobuf-c-dev libmbedtls-dev libinih-dev libcmocka-dev
   libsystemd-dev)
+[ ${#cross[@]} -eq 0 ] || PKGS+=(qemu-user)
 for arch in "${cross[@]}"; do
   case $arch in
     arm64) PKGS+=(gcc-aarch64-linux-gnu) ;;
     armhf) PKGS+=(gcc-arm-linux-gnueabihf) ;;
     *) echo "install-deps: unknown architecture $arch (arm64 or armhf)" >&2; exit 2 ;;
   esac
-  PKGS+=(qemu-user)
   for p in "${CROSS_DEV[@]}"; do PKGS+=("$p:$arch"); done
 done
 
@@ -67,6 +71,9 @@ export DEBIAN_FRONTEND=noninteractive
 for arch in "${cross[@]}"; do
   dpkg --print-foreign-architectures | grep -qx "$arch" || "${SUDO[@]}" dpkg --add-architecture "$arch"
 done
-"${SUDO[@]}" apt-get update -qq
+# An index that fails to download (a mirror in the middle of a sync) leaves apt with the lists it
+# had: go on, the install below fails by itself if a package it needs is not in them.
+"${SUDO[@]}" apt-get update -qq ||
+  echo "install-deps: apt-get update reported errors (see above); installing anyway" >&2
 "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "install-deps: done"

@@ -159,7 +159,9 @@ enum iot_err plat_dir_list(const char *dir, char ***names, size_t *n)
     char **v = NULL;
     size_t len = 0, cap = 0;
     struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
+    /* readdir() returns NULL at the end and on error (EOVERFLOW on a 32-bit build without 64-bit
+     * off_t): only errno tells them apart, and a listing cut short must not pass for a whole one. */
+    while (errno = 0, (e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         if (len == cap) {
@@ -172,6 +174,14 @@ enum iot_err plat_dir_list(const char *dir, char ***names, size_t *n)
         if (!(v[len] = iot_strdup(e->d_name)))
             goto nomem;
         len++;
+    }
+    if (errno != 0) {
+        IOT_LOG(IOT_LOG_ERROR, "cannot list %s: %s", dir, strerror(errno));
+        for (size_t i = 0; i < len; i++)
+            iot_free(v[i]);
+        iot_free(v);
+        closedir(d);
+        return IOT_ERR_IO;
     }
     closedir(d);
     if (len)

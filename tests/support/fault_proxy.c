@@ -28,6 +28,7 @@
 #define PROXY_MARKS 256u               /* chunks with distinct delivery times in flight, per direction */
 #define PROXY_CONNECT_TIMEOUT_MS 10000u
 #define PROXY_POLL_MAX_MS 1000
+#define RATE_MAX 1000000000ul /* bytes/s; fits a 32-bit unsigned long */
 
 struct proxy_faults {
     unsigned delay_ms;
@@ -541,7 +542,7 @@ static void control_reload(void)
             g_faults.delay_ms = (unsigned)v;
         else if (!strcmp(key, "jitter_ms") && parse_ulong(val, 3600000, &v))
             g_faults.jitter_ms = (unsigned)v;
-        else if (!strcmp(key, "rate") && parse_ulong(val, 1ul << 40, &v))
+        else if (!strcmp(key, "rate") && parse_ulong(val, RATE_MAX, &v))
             g_faults.rate = v;
         else if (!strcmp(key, "cut_prob") && parse_prob(val, &prob))
             g_faults.cut_prob = prob;
@@ -629,7 +630,7 @@ static int parse_args(int argc, char **argv, unsigned *listen_port, const char *
             g_faults.jitter_ms = (unsigned)v;
             break;
         case 'r':
-            ok = parse_ulong(optarg, 1ul << 40, &g_faults.rate);
+            ok = parse_ulong(optarg, RATE_MAX, &g_faults.rate);
             break;
         case 'c':
             ok = parse_prob(optarg, &g_faults.cut_prob);

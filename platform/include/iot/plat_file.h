@@ -27,7 +27,8 @@ enum iot_err plat_dir_ensure(const char *path, unsigned mode);
 /** @brief True when @p path exists and is readable by this process. */
 bool plat_file_readable(const char *path);
 
-/** @brief Names of entries in @p dir (no "." and ".."), sorted; caller frees each and the array with iot_free. */
+/** @brief Names of entries in @p dir (no "." and ".."), sorted; caller frees each and the array with iot_free.
+ *  @return IOT_OK, IOT_ERR_NOT_FOUND, IOT_ERR_NOMEM, IOT_ERR_IO (also when reading stops on an error) */
 enum iot_err plat_dir_list(const char *dir, char ***names, size_t *n);
 
 #endif
