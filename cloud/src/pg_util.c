@@ -68,17 +68,6 @@ void pg_arr_i64(struct pg_arr *a, int64_t v)
         a->p[a->len++] = tmp[--n];
 }
 
-void pg_arr_f64(struct pg_arr *a, double v)
-{
-    if (!sep(a, 32))
-        return;
-    int n = snprintf(a->p + a->len, 32, "%.17g", v);
-    if (n > 0 && n < 32)
-        a->len += (size_t)n;
-    else
-        a->failed = true;
-}
-
 void pg_arr_text(struct pg_arr *a, const char *v)
 {
     if (!v) {

@@ -22,8 +22,6 @@ struct pg_arr {
 void pg_arr_reset(struct pg_arr *a);
 void pg_arr_free(struct pg_arr *a);
 void pg_arr_i64(struct pg_arr *a, int64_t v);
-/** @brief A finite double, exactly (17 significant digits). */
-void pg_arr_f64(struct pg_arr *a, double v);
 /** @brief A quoted text element; NULL appends SQL NULL. */
 void pg_arr_text(struct pg_arr *a, const char *v);
 /** @brief Close the literal ("{}" when empty).

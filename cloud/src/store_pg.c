@@ -16,8 +16,9 @@
 #include "iot/mem.h"
 #include "json_util.h"
 #include "pg_util.h"
+#include "sample_json.h"
 
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 
 /* Each entry moves the schema one version up (index = the version it creates). One transaction,
  * under an advisory lock, so instances starting together never race. */
@@ -53,33 +54,42 @@ static const char *const migrations[PG_SCHEMA_VERSION + 1] = {
     " WHERE idempotency_key IS NOT NULL;"
     "CREATE INDEX commands_active ON commands(state, expires_ms);"
     "CREATE INDEX commands_by_device ON commands(device_id, created_ms);",
+    /* 2: like SQLite's schema 4, a sample's metrics are one JSON column of its row
+     * ([["temperature",21.5,"C"],...]; json, not jsonb: stored as sent, no re-encoding per insert),
+     * and `metrics` is a view with the old table's columns. One row and two index entries per
+     * message instead of four rows and five. */
+    "ALTER TABLE samples ADD COLUMN metrics JSON NOT NULL DEFAULT '[]';"
+    "UPDATE samples s SET metrics = m.j FROM (SELECT device_id, epoch, seq, json_agg(CASE WHEN"
+    " unit IS NULL THEN json_build_array(name, value) ELSE json_build_array(name, value, unit) END"
+    " ORDER BY ctid) AS j FROM metrics GROUP BY device_id, epoch, seq) m"
+    " WHERE s.device_id = m.device_id AND s.epoch = m.epoch AND s.seq = m.seq;"
+    "DROP TABLE metrics;"
+    "CREATE VIEW metrics(device_id, epoch, seq, name, value, unit) AS SELECT s.device_id, s.epoch,"
+    " s.seq, e->>0, (e->>1)::float8, e->>2 FROM samples s CROSS JOIN LATERAL"
+    " json_array_elements(s.metrics) e;",
 };
 
 enum stmt_id { P_TELEMETRY, P_PRESENCE, P_DEAD, P_REPORTED, P_TOTALS, P_DROPPED_TOTAL, P_COUNT };
 
 static const char *const stmt_sql[P_COUNT] = {
-    /* $1..$5 sample columns, $6..$9 metrics (sample ordinal, name, value, unit), $10..$14 dropped
-     * ranges. DISTINCT ON: a sample twice in one batch (a QoS 1 redelivery) counts once. Locks are
+    /* $1..$6 sample columns ($6 its metrics as JSON text, sample_json.h), $7..$11 dropped ranges.
+     * DISTINCT ON: a sample twice in one batch (a QoS 1 redelivery) counts once. Locks are
      * taken in one order by every instance: sample keys (sorted), device rows (sorted), then seq
      * summaries (sorted; the scalar subquery on dev makes the device rows come first, like a
      * presence update earlier in the same transaction). Answers the ordinals of the new samples. */
     [P_TELEMETRY] =
         "WITH s AS (SELECT DISTINCT ON (device_id, epoch, seq) device_id, epoch, seq, time_ms,"
-        " received_ms, ord FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[])"
-        " WITH ORDINALITY AS u(device_id, epoch, seq, time_ms, received_ms, ord)"
+        " received_ms, metrics, ord FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[],"
+        " $5::int8[], $6::text[])"
+        " WITH ORDINALITY AS u(device_id, epoch, seq, time_ms, received_ms, metrics, ord)"
         " ORDER BY device_id, epoch, seq, ord),"
-        " ins AS (INSERT INTO samples(device_id, epoch, seq, time_ms, received_ms)"
-        " SELECT device_id, epoch, seq, time_ms, received_ms FROM s ORDER BY device_id, epoch, seq"
-        " ON CONFLICT DO NOTHING RETURNING device_id, epoch, seq),"
+        " ins AS (INSERT INTO samples(device_id, epoch, seq, time_ms, received_ms, metrics)"
+        " SELECT device_id, epoch, seq, time_ms, received_ms, metrics::json FROM s"
+        " ORDER BY device_id, epoch, seq ON CONFLICT DO NOTHING RETURNING device_id, epoch, seq),"
         " new AS (SELECT s.ord, s.device_id, s.epoch, s.seq FROM s JOIN ins"
         " USING (device_id, epoch, seq)),"
-        " m AS (INSERT INTO metrics(device_id, epoch, seq, name, value, unit)"
-        " SELECT new.device_id, new.epoch, new.seq, mm.name, mm.value, mm.unit"
-        " FROM unnest($6::int8[], $7::text[], $8::float8[], $9::text[])"
-        " AS mm(ord, name, value, unit)"
-        " JOIN new ON new.ord = mm.ord),"
         " dr AS (INSERT INTO dropped_ranges(device_id, epoch, first, last, received_ms)"
-        " SELECT * FROM unnest($10::text[], $11::int8[], $12::int8[], $13::int8[], $14::int8[])"
+        " SELECT * FROM unnest($7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[])"
         " ON CONFLICT DO NOTHING),"
         " dev AS (INSERT INTO devices AS d(device_id, last_seen_ms, samples)"
         " SELECT u.device_id, max(u.received_ms), coalesce(max(c.n), 0)"
@@ -132,8 +142,7 @@ static const char *const stmt_name[P_COUNT] = {"iot_telemetry", "iot_presence", 
                                                 "iot_reported", "iot_totals", "iot_dropped_total"};
 
 enum arr_id {
-    A_DEV, A_EPOCH, A_SEQ, A_TIME, A_RECV,          /* samples */
-    A_M_ORD, A_M_NAME, A_M_VALUE, A_M_UNIT,         /* metrics */
+    A_DEV, A_EPOCH, A_SEQ, A_TIME, A_RECV, A_METRICS, /* samples */
     A_D_DEV, A_D_EPOCH, A_D_FIRST, A_D_LAST, A_D_RECV, /* dropped ranges */
     A_COUNT
 };
@@ -148,6 +157,7 @@ struct pg_store {
     size_t sample_msg_cap;
     struct ingest_telemetry_result **res; /* per telemetry message of the batch */
     size_t n_res, res_cap;
+    struct sample_json json; /* a sample's metrics column, reused */
 };
 
 static void clear_batch(struct pg_store *s)
@@ -327,13 +337,10 @@ static enum iot_err pg_put_telemetry(void *ctx, const Iot__V1__TelemetryBatch *b
         pg_arr_i64(&s->arr[A_SEQ], (int64_t)smp->seq);
         pg_arr_i64(&s->arr[A_TIME], smp->time_ms);
         pg_arr_i64(&s->arr[A_RECV], received_ms);
-        for (size_t j = 0; j < smp->n_metrics; j++) {
-            const Iot__V1__Metric *m = smp->metrics[j];
-            pg_arr_i64(&s->arr[A_M_ORD], ord);
-            pg_arr_text(&s->arr[A_M_NAME], m->name);
-            pg_arr_f64(&s->arr[A_M_VALUE], m->value);
-            pg_arr_text(&s->arr[A_M_UNIT], m->unit && m->unit[0] ? m->unit : NULL);
-        }
+        enum iot_err jrc = sample_json_encode(&s->json, smp);
+        if (jrc != IOT_OK)
+            return jrc;
+        pg_arr_text(&s->arr[A_METRICS], s->json.buf);
     }
     for (size_t i = 0; i < b->n_dropped; i++) {
         pg_arr_text(&s->arr[A_D_DEV], b->device_id);
@@ -481,6 +488,7 @@ static void pg_close(void *ctx)
         pg_arr_free(&s->arr[i]);
     iot_free(s->sample_msg);
     iot_free(s->res);
+    sample_json_free(&s->json);
     iot_free(s);
 }
 

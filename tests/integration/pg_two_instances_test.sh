@@ -40,9 +40,12 @@ ingest_agents_wait 150
 iot_wait_for 20 '[ "$(ingest_sql "SELECT count(*) FROM samples")" -ge $((N * SAMPLES)) ]' ||
     iot_fail "only $(ingest_sql "SELECT count(*) FROM samples") samples stored"
 ingest_check_exactly_once "$N" "$SAMPLES"
-after=$(stored "$h2")
-[ "${after:-0}" -gt 0 ] || iot_fail "the restarted c2 stored nothing (its session's share?)"
-iot_log "after the restart c2 stored $after more samples; c1 $(stored "$h1") in all"
+# What waited in c2's session reaches the restarted c2. On a loaded machine the agents may have
+# re-sent (unreceipted) samples through c1 first, so c2 may find them all stored already: it must
+# have received and handled messages, not necessarily stored new ones.
+after=$(( $(stored "$h2") + $(iot_metric "$h2" iot_cloud_samples_duplicate_total) ))
+[ "${after:-0}" -gt 0 ] || iot_fail "the restarted c2 received no sample (its session's share?)"
+iot_log "after the restart c2 handled $after samples (stored $(stored "$h2")); c1 stored $(stored "$h1") in all"
 iot_stop "$CLOUD_PID_c1" TERM 15 || iot_fail "c1 did not exit cleanly"
 iot_stop "$CLOUD_PID_c2" TERM 15 || iot_fail "c2 did not exit cleanly"
 echo "PASS pg_two_instances (c1 $s1 / c2 $s2 before the kill)"

@@ -22,6 +22,8 @@ long long store_fx_q(const char *sql);
 /** First column of the first row as bytes (malloc'd; free()); NULL when no row. @p sql has one
  *  text parameter ?1 / $1 bound to @p arg. */
 uint8_t *store_fx_blob(const char *sql, const char *arg, size_t *len);
+/** Run statements (several, ';'-separated) through the reader connection; fails the test on error. */
+void store_fx_exec(const char *sql);
 /** "sqlite" or "postgresql". */
 const char *store_fx_backend(void);
 

@@ -102,4 +102,6 @@ uint8_t *store_fx_blob(const char *sql, const char *arg, size_t *len)
     return out;
 }
 
+void store_fx_exec(const char *sql) { exec_ok(reader, sql, 0); }
+
 const char *store_fx_backend(void) { return "postgresql"; }

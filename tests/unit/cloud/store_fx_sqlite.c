@@ -57,6 +57,13 @@ long long store_fx_q(const char *sql)
     return v;
 }
 
+void store_fx_exec(const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("%s: %s", sql, err ? err : "?");
+}
+
 uint8_t *store_fx_blob(const char *sql, const char *arg, size_t *len)
 {
     sqlite3_stmt *st = NULL;

@@ -84,6 +84,57 @@ static void test_store_duplicates_stored_once_metrics_only_for_new(void **state)
     assert_true(store_fx_q("SELECT min(epoch) FROM samples") == (long long)0xfedcba9876543210ULL);
 }
 
+/* The metrics view gives back each stored metric with its exact value and unit, in both backends
+ * (a sample's metrics are one JSON column: SQLite schema 4, PostgreSQL schema 2). */
+static void test_store_metrics_view_reads_back_values(void **state)
+{
+    struct fx *f = *state;
+    struct fx_batch b;
+    fx_batch_init(&b, "dev-v", 5, 1, 3);
+    b.m[2][1].value = 0.1; /* not exact in binary: must come back as the same double */
+    b.m[1][0].unit = "";   /* no unit: NULL in the view */
+    put_batch(f, &b.b, 3, 0);
+    assert_int_equal(store_fx_q("SELECT count(*) FROM metrics WHERE device_id = 'dev-v'"), 6);
+    assert_int_equal(store_fx_q("SELECT count(*) FROM metrics WHERE device_id = 'dev-v' AND seq = 3"
+                                " AND name = 'humidity' AND value = 0.1 AND unit = '%'"),
+                     1);
+    assert_int_equal(store_fx_q("SELECT count(*) FROM metrics WHERE device_id = 'dev-v' AND seq = 2"
+                                " AND name = 'temperature' AND value = 21 AND unit IS NULL"),
+                     1);
+    assert_int_equal(store_fx_q("SELECT count(*) FROM metrics WHERE device_id = 'dev-v' AND seq = 1"
+                                " AND name = 'temperature' AND value = 20 AND unit = 'C'"),
+                     1);
+}
+
+/* PostgreSQL schema 1 kept one metrics row per metric: upgrading moves them into the samples'
+ * JSON column (SQLite's upgrade is tested in test_store_sqlite.c). The database is put back into
+ * schema 1's shape for these two tables, then opened again. */
+static void test_store_pg_upgrade_from_v1_moves_metrics(void **state)
+{
+    if (strcmp(store_fx_backend(), "postgresql") != 0)
+        skip();
+    struct fx *f = *state;
+    ingest_store_close(&f->store);
+    store_fx_exec("DROP VIEW metrics; ALTER TABLE samples DROP COLUMN metrics;"
+                  "CREATE TABLE metrics(device_id TEXT NOT NULL, epoch BIGINT NOT NULL,"
+                  " seq BIGINT NOT NULL, name TEXT NOT NULL, value DOUBLE PRECISION NOT NULL,"
+                  " unit TEXT);"
+                  "DELETE FROM schema_version WHERE version = 2;"
+                  "INSERT INTO samples VALUES('d', 1, 1, 10, 11), ('d', 1, 2, 20, 21);"
+                  "INSERT INTO metrics VALUES('d', 1, 1, 'temp', 21.5, 'C'),"
+                  " ('d', 1, 1, 'hum', 0.1, NULL)");
+    assert_int_equal(ingest_store_pg_open(f->cfg.storage, &f->store), IOT_OK);
+    assert_int_equal(store_fx_q("SELECT max(version) FROM schema_version"), 2);
+    assert_int_equal(store_fx_q("SELECT count(*) FROM metrics"), 2);
+    assert_int_equal(store_fx_q("SELECT count(*) FROM samples WHERE seq = 1 AND metrics::text ="
+                                " '[[\"temp\", 21.5, \"C\"], [\"hum\", 0.1]]'"),
+                     1);
+    assert_int_equal(store_fx_q("SELECT metrics::text = '[]' FROM samples WHERE seq = 2"), 1);
+    assert_int_equal(store_fx_q("SELECT count(*) FROM metrics WHERE name = 'hum' AND value = 0.1"
+                                " AND unit IS NULL"),
+                     1);
+}
+
 static void test_store_rollback_discards(void **state)
 {
     struct fx *f = *state;
@@ -348,6 +399,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_duplicates_stored_once_metrics_only_for_new,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_metrics_view_reads_back_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_pg_upgrade_from_v1_moves_metrics, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_store_rollback_discards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_dead_letter_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_presence_ordering, setup, teardown),
