@@ -6,6 +6,7 @@
 #include "api.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +44,27 @@ struct api {
 };
 
 typedef void (*route_fn)(struct api *a, struct http_request *r, char args[MAX_ARGS][ARG_MAX + 1]);
+
+/* A failed storage operation: 503 with Retry-After when the database is busy (IOT_ERR_TIMEOUT:
+ * another writer holds the lock past the busy timeout), 500 otherwise. */
+__attribute__((format(printf, 3, 4))) static void reply_store_error(struct http_request *r,
+                                                                    enum iot_err rc,
+                                                                    const char *fmt, ...)
+{
+    char what[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (rc == IOT_ERR_TIMEOUT) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", API_RETRY_AFTER_S);
+        http_reply_header(r, "Retry-After", secs);
+        http_reply_error(r, 503, "unavailable", "%s: the database is busy, retry later", what);
+        return;
+    }
+    http_reply_error(r, 500, "internal", "%s: %s", what, iot_err_str(rc));
+}
 
 /* ---- commands ---- */
 
@@ -91,7 +113,7 @@ static void h_post_command(struct api *a, struct http_request *r, char args[MAX_
     rc = commands_submit(a->commands, rq, id, &o);
     iot_free(rq);
     if (rc != IOT_OK) {
-        http_reply_error(r, 500, "internal", "cannot store the command: %s", iot_err_str(rc));
+        reply_store_error(r, rc, "cannot store the command");
         return;
     }
     char url[64];
@@ -129,7 +151,7 @@ static void reply_command(struct api *a, struct http_request *r, const char *cid
     if (rc == IOT_ERR_NOT_FOUND)
         http_reply_error(r, 404, "not_found", "no command %s", cid);
     else if (rc != IOT_OK)
-        http_reply_error(r, 500, "internal", "cannot read command %s: %s", cid, iot_err_str(rc));
+        reply_store_error(r, rc, "cannot read command %s", cid);
     else
         http_reply_json(r, 200, j);
 }
@@ -180,8 +202,7 @@ static void h_get_command(struct api *a, struct http_request *r, char args[MAX_A
         else if (rc == IOT_ERR_NOT_FOUND)
             http_reply_error(r, 404, "not_found", "no command %s", cid);
         else
-            http_reply_error(r, 500, "internal", "cannot read command %s: %s", cid,
-                             iot_err_str(rc));
+            reply_store_error(r, rc, "cannot read command %s", cid);
         return;
     }
     cJSON_Delete(j);
@@ -213,7 +234,7 @@ static void h_delete_command(struct api *a, struct http_request *r,
         return;
     }
     if (rc != IOT_OK) {
-        http_reply_error(r, 500, "internal", "cannot cancel %s: %s", cid, iot_err_str(rc));
+        reply_store_error(r, rc, "cannot cancel %s", cid);
         return;
     }
     if (!cancelled) {
@@ -274,8 +295,7 @@ static void h_put_desired(struct api *a, struct http_request *r, char args[MAX_A
     rc = commands_set_desired(a->commands, args[0], kv, d->n, &version);
     iot_free(d);
     if (rc != IOT_OK) {
-        http_reply_error(r, 500, "internal", "cannot store the desired state: %s",
-                         iot_err_str(rc));
+        reply_store_error(r, rc, "cannot store the desired state");
         return;
     }
     cJSON *o = cJSON_CreateObject();
@@ -292,7 +312,18 @@ static void h_events(struct api *a, struct http_request *r, char args[MAX_ARGS][
     const char *dev = http_req_query(r, "device");
     if (dev && !device_arg_ok(r, dev))
         return;
-    sse_hub_open(a->sse, r, dev);
+    /* EventSource sends the header on reconnection; the query serves clients that cannot set it. */
+    const char *last = http_req_header(r, "Last-Event-ID");
+    if (!last || !last[0])
+        last = http_req_query(r, "last_event_id");
+    int64_t last_id = 0;
+    if (last && last[0] && !api_parse_i64(last, 0, INT64_MAX, &last_id)) {
+        http_reply_error(r, 400, "bad_request",
+                         "Last-Event-ID / last_event_id must be an event id (a decimal integer)");
+        return;
+    }
+    uint64_t id = (uint64_t)last_id;
+    sse_hub_open(a->sse, r, dev, last && last[0] ? &id : NULL);
 }
 
 /* ---- routing ---- */

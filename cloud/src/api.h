@@ -17,6 +17,10 @@
 
 /** Longest long-poll (GET /v1/commands/{cid}?wait=S). */
 #define API_WAIT_MAX_S 60
+/** Retry-After of a 503 answered because the database is busy (locked by another writer). */
+#ifndef API_RETRY_AFTER_S
+#define API_RETRY_AFTER_S 2
+#endif
 
 struct api;
 

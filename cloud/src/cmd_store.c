@@ -10,6 +10,7 @@
 #include "iot/log.h"
 #include "iot/mem.h"
 #include "sdb.h"
+#include "sdb_internal.h"
 
 enum stmt_id {
     Q_INSERT,
@@ -19,6 +20,7 @@ enum stmt_id {
     Q_SET_RESULT,
     Q_GET,
     Q_DUE,
+    Q_SENT_OF_DEVICE,
     Q_EXPIRED,
     Q_NEXT_EXPIRY,
     Q_WEBHOOK_TRY,
@@ -68,6 +70,9 @@ static const struct sdb_sql sql[Q_COUNT] = {
                " JOIN devices d ON d.device_id = c.device_id"
                " WHERE c.state = 'queued' AND d.online = 1 AND c.expires_ms > ?1"
                " ORDER BY c.created_ms LIMIT ?2", NULL},
+    [Q_SENT_OF_DEVICE] = {"SELECT id, device_id, payload, expires_ms FROM commands"
+                          " WHERE device_id = ?1 AND state = 'sent' AND expires_ms > ?2"
+                          " ORDER BY created_ms LIMIT ?3", NULL},
     [Q_EXPIRED] = {"SELECT id, state FROM commands WHERE state IN ('queued', 'sent')"
                    " AND expires_ms <= ?1 LIMIT ?2", NULL},
     [Q_NEXT_EXPIRY] = {"SELECT min(expires_ms) FROM commands WHERE state IN ('queued', 'sent')",
@@ -133,7 +138,22 @@ void cmd_store_close(struct cmd_store *s)
     iot_free(s);
 }
 
-enum iot_err cmd_store_begin(struct cmd_store *s) { return sdb_begin(s->db); }
+/* SQLite reports a writer lock held past the busy timeout as SQLITE_BUSY (or SQLITE_LOCKED) on
+ * BEGIN IMMEDIATE; the API answers that with 503 + Retry-After rather than 500. sdb.h has no
+ * accessor for the connection's last error, so this peeks at its handle (sdb_internal.h). */
+static bool sqlite_busy(struct cmd_store *s)
+{
+    if (sdb_is_pg(s->db) || !s->db->sq)
+        return false;
+    int e = sqlite3_errcode(s->db->sq) & 0xff;
+    return e == SQLITE_BUSY || e == SQLITE_LOCKED;
+}
+
+enum iot_err cmd_store_begin(struct cmd_store *s)
+{
+    enum iot_err rc = sdb_begin(s->db);
+    return rc == IOT_ERR_IO && sqlite_busy(s) ? IOT_ERR_TIMEOUT : rc;
+}
 
 enum iot_err cmd_store_commit(struct cmd_store *s) { return sdb_commit(s->db); }
 
@@ -298,6 +318,17 @@ enum iot_err cmd_store_foreach_due(struct cmd_store *s, int64_t now_ms, unsigned
     struct sdb_stmt *st = stmt(s, Q_DUE);
     sdb_bind_i64(st, 1, now_ms);
     sdb_bind_i64(st, 2, limit);
+    struct cb c = {.due = fn, .ctx = ctx};
+    return each_row(st, due_row, &c);
+}
+
+enum iot_err cmd_store_foreach_sent(struct cmd_store *s, const char *device, int64_t now_ms,
+                                    unsigned limit, cmd_store_due_fn fn, void *ctx)
+{
+    struct sdb_stmt *st = stmt(s, Q_SENT_OF_DEVICE);
+    sdb_bind_text(st, 1, device);
+    sdb_bind_i64(st, 2, now_ms);
+    sdb_bind_i64(st, 3, limit);
     struct cb c = {.due = fn, .ctx = ctx};
     return each_row(st, due_row, &c);
 }

@@ -39,7 +39,8 @@ enum iot_err cmd_store_open(enum cloud_storage_kind kind, const char *storage,
                             struct cmd_store **out);
 void cmd_store_close(struct cmd_store *s);
 
-/** @return IOT_OK, IOT_ERR_IO (busy beyond the timeout or failed; logged) */
+/** @return IOT_OK, IOT_ERR_TIMEOUT (SQLite: another writer held the lock beyond the busy
+ * timeout; logged), IOT_ERR_IO (failed; logged) */
 enum iot_err cmd_store_begin(struct cmd_store *s);
 /** @return IOT_OK, IOT_ERR_IO (rolled back) */
 enum iot_err cmd_store_commit(struct cmd_store *s);
@@ -83,6 +84,11 @@ typedef void (*cmd_store_due_fn)(void *ctx, const char *cid, const char *device,
 /** @brief Queued, unexpired commands of online devices, oldest first, at most @p limit. */
 enum iot_err cmd_store_foreach_due(struct cmd_store *s, int64_t now_ms, unsigned limit,
                                    cmd_store_due_fn fn, void *ctx);
+
+/** @brief Sent (delivered, unanswered), unexpired commands of @p device, oldest first, at most
+ * @p limit. @return IOT_OK, IOT_ERR_IO */
+enum iot_err cmd_store_foreach_sent(struct cmd_store *s, const char *device, int64_t now_ms,
+                                    unsigned limit, cmd_store_due_fn fn, void *ctx);
 
 typedef void (*cmd_store_id_fn)(void *ctx, const char *cid, enum cmd_state st);
 /** @brief Queued or sent commands whose deadline is at or before @p now_ms, at most @p limit. */

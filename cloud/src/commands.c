@@ -86,7 +86,7 @@ void commands__note_change(struct commands *c, struct changes *ch, const char *c
 }
 
 /* Apply @p ev to @p cid in its own transaction. @return IOT_OK (applied), IOT_ERR_INVAL (illegal
- * or the state moved meanwhile), IOT_ERR_IO. */
+ * or the state moved meanwhile), IOT_ERR_TIMEOUT (database locked), IOT_ERR_IO. */
 enum iot_err commands__apply(struct commands *c, struct changes *ch, const char *cid,
                              const char *device, enum cmd_state from, enum cmd_event ev,
                              int64_t now_ms, const char *result_json)

@@ -80,8 +80,8 @@ bool commands_enabled(const struct commands *c);
 /**
  * @brief Store (and sign) a command, or find the one its idempotency key names.
  * @param[out] id the command's id (new or existing)
- * @return IOT_OK (see @p outcome), IOT_ERR_CLOSED (no signing key), IOT_ERR_IO, IOT_ERR_NOMEM,
- * IOT_ERR_TLS
+ * @return IOT_OK (see @p outcome), IOT_ERR_CLOSED (no signing key), IOT_ERR_TIMEOUT (the
+ * database is locked by another writer: retry later), IOT_ERR_IO, IOT_ERR_NOMEM, IOT_ERR_TLS
  */
 enum iot_err commands_submit(struct commands *c, const struct cmd_request *rq,
                              char id[CMD_ID_LEN + 1], enum cmd_submit_outcome *outcome);
@@ -95,14 +95,14 @@ enum iot_err commands_get(struct commands *c, const char *cid, cJSON **json, enu
 /**
  * @brief Cancel a command not yet delivered (queued and not being published).
  * @param[out] cancelled false: it was already delivered or finished (the API's 409)
- * @return IOT_OK, IOT_ERR_NOT_FOUND, IOT_ERR_IO
+ * @return IOT_OK, IOT_ERR_NOT_FOUND, IOT_ERR_TIMEOUT (database locked), IOT_ERR_IO
  */
 enum iot_err commands_cancel(struct commands *c, const char *cid, bool *cancelled);
 
 /**
  * @brief Store the next desired state of @p device (version = previous + 1) and publish it
  * (retained) as soon as MQTT is connected.
- * @return IOT_OK, IOT_ERR_IO, IOT_ERR_NOMEM
+ * @return IOT_OK, IOT_ERR_TIMEOUT (database locked), IOT_ERR_IO, IOT_ERR_NOMEM
  */
 enum iot_err commands_set_desired(struct commands *c, const char *device, const struct cmd_kv *kv,
                                   size_t n, uint64_t *version);

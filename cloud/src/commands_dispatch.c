@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The main loop's part of commands (see commands.h): apply posted events (PUBACKs, device results,
- * presence), expire commands past their deadline, publish due commands (MQTT 5 expiry, response
- * topic, correlation data) and unpublished desired states (retained). */
+ * presence: re-send unanswered commands to a device back online), expire commands past their
+ * deadline, publish due commands (MQTT 5 expiry, response topic, correlation data) and unpublished
+ * desired states (retained). */
 #define IOT_LOG_TAG "cloud.commands"
 #include <stdio.h>
 #include <string.h>
@@ -22,8 +23,9 @@ static void on_puback(struct commands *c, struct changes *ch, const struct inbox
     struct inflight copy = *f;
     commands__inflight_remove(c, f);
     if (!ev->ok) {
-        IOT_LOG(IOT_LOG_WARN, "%s for device %s not acknowledged by the broker; retrying",
-                copy.desired ? "desired state" : copy.cid, copy.device);
+        IOT_LOG(IOT_LOG_WARN, "%s for device %s not acknowledged by the broker%s",
+                copy.desired ? "desired state" : copy.cid, copy.device,
+                copy.resend ? " (a re-send: the next reconnection tries again)" : "; retrying");
         c->dirty = true;
         c->next_scan_mono_ms = plat_mono_ms() + RETRY_AFTER_FAIL_MS;
         return;
@@ -72,6 +74,8 @@ static void on_result(struct commands *c, struct changes *ch, const struct inbox
     }
 }
 
+static void resend_sent(struct commands *c, const char *device, int64_t now);
+
 static void drain_inbox(struct commands *c, struct changes *ch)
 {
     pthread_mutex_lock(&c->inbox_lock);
@@ -85,6 +89,9 @@ static void drain_inbox(struct commands *c, struct changes *ch)
         case EV_PUBACK: on_puback(c, ch, &evs[i]); break;
         case EV_RESULT: on_result(c, ch, &evs[i]); break;
         case EV_ONLINE:
+            resend_sent(c, evs[i].device, plat_wall_ms());
+            c->dirty = true;
+            break;
         case EV_CONNECTED: c->dirty = true; break;
         }
         iot_free(evs[i].result_json);
@@ -212,6 +219,46 @@ static void publish_desired(struct commands *c)
     iot_free(l);
 }
 
+/* Publish entry @p i of @p l (MQTT 5 expiry = the time left). @return IOT_OK, IOT_ERR_INVAL
+ * (skipped: bad topic), IOT_ERR_NOMEM, or the publish error. */
+static enum iot_err publish_cmd(struct commands *c, const struct id_list *l, size_t i, int64_t now,
+                                bool resend)
+{
+    char topic[IOT_TOPIC_MAX], resp[IOT_TOPIC_MAX];
+    if (iot_topic_format(topic, sizeof topic, IOT_TOPIC_COMMANDS, l->v[i].device) != IOT_OK ||
+        iot_topic_format(resp, sizeof resp, IOT_TOPIC_RESPONSES, l->v[i].device) != IOT_OK)
+        return IOT_ERR_INVAL;
+    struct inflight *f = commands__inflight_add(c);
+    if (!f)
+        return IOT_ERR_NOMEM;
+    snprintf(f->cid, sizeof f->cid, "%s", l->v[i].cid);
+    snprintf(f->device, sizeof f->device, "%s", l->v[i].device);
+    f->resend = resend;
+    int64_t left_ms = l->v[i].expires_ms - now;
+    struct ingest_mqtt_pub p = {
+        .topic = topic, .payload = l->v[i].payload, .len = l->v[i].len, .qos = 1,
+        .expiry_s = (uint32_t)((left_ms + 999) / 1000), .response_topic = resp,
+        .correlation = f->cid, .correlation_len = strlen(f->cid), .token = f->token};
+    enum iot_err rc = ingest_mqtt_publish(c->mqtt, &p);
+    if (rc != IOT_OK) {
+        c->n_inflight--;
+        IOT_LOG(IOT_LOG_WARN, "command %s: %s failed (%s)%s", l->v[i].cid,
+                resend ? "re-send" : "publish", iot_err_str(rc), resend ? "" : "; retrying");
+        return rc;
+    }
+    IOT_LOG(resend ? IOT_LOG_INFO : IOT_LOG_DEBUG, "command %s %s to %s (expiry %u s)", f->cid,
+            resend ? "re-sent (device back online, no answer yet)" : "published", topic,
+            p.expiry_s);
+    return IOT_OK;
+}
+
+static void free_list(struct id_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        iot_free(l->v[i].payload);
+    iot_free(l);
+}
+
 static void publish_due(struct commands *c, int64_t now)
 {
     struct id_list *l = iot_calloc(1, sizeof *l);
@@ -221,36 +268,41 @@ static void publish_due(struct commands *c, int64_t now)
     for (size_t i = 0; i < l->n; i++) {
         if (commands__inflight_find_cmd(c, l->v[i].cid))
             continue;
-        char topic[IOT_TOPIC_MAX], resp[IOT_TOPIC_MAX];
-        if (iot_topic_format(topic, sizeof topic, IOT_TOPIC_COMMANDS, l->v[i].device) != IOT_OK ||
-            iot_topic_format(resp, sizeof resp, IOT_TOPIC_RESPONSES, l->v[i].device) != IOT_OK)
+        enum iot_err rc = publish_cmd(c, l, i, now, false);
+        if (rc == IOT_ERR_INVAL)
             continue;
-        struct inflight *f = commands__inflight_add(c);
-        if (!f)
-            break;
-        snprintf(f->cid, sizeof f->cid, "%s", l->v[i].cid);
-        snprintf(f->device, sizeof f->device, "%s", l->v[i].device);
-        int64_t left_ms = l->v[i].expires_ms - now;
-        struct ingest_mqtt_pub p = {
-            .topic = topic, .payload = l->v[i].payload, .len = l->v[i].len, .qos = 1,
-            .expiry_s = (uint32_t)((left_ms + 999) / 1000), .response_topic = resp,
-            .correlation = f->cid, .correlation_len = strlen(f->cid), .token = f->token};
-        enum iot_err rc = ingest_mqtt_publish(c->mqtt, &p);
         if (rc != IOT_OK) {
-            c->n_inflight--;
             c->next_scan_mono_ms = plat_mono_ms() + RETRY_AFTER_FAIL_MS;
-            IOT_LOG(IOT_LOG_WARN, "command %s: publish failed (%s); retrying", l->v[i].cid,
-                    iot_err_str(rc));
             break;
         }
-        IOT_LOG(IOT_LOG_DEBUG, "command %s published to %s (expiry %u s)", f->cid, topic,
-                p.expiry_s);
     }
     if (l->n == DISPATCH_LIMIT)
         c->dirty = true; /* more may wait */
-    for (size_t i = 0; i < l->n; i++)
-        iot_free(l->v[i].payload);
-    iot_free(l);
+    free_list(l);
+}
+
+/* The device came (back) online: commands it was sent but never answered are published again. It
+ * has a clean session, so a command delivered just before it disconnected, or while it was away,
+ * is otherwise lost until its deadline. The agent never runs an id twice: it answers a repeat from
+ * its replay set (the stored result, or "interrupted" when it stopped while running it). */
+static void resend_sent(struct commands *c, const char *device, int64_t now)
+{
+    if (!c->mqtt || !ingest_mqtt_connected(c->mqtt))
+        return;
+    struct id_list *l = iot_calloc(1, sizeof *l);
+    if (!l)
+        return;
+    (void)cmd_store_foreach_sent(c->store, device, now, DISPATCH_LIMIT, collect_due, l);
+    for (size_t i = 0; i < l->n; i++) {
+        if (commands__inflight_find_cmd(c, l->v[i].cid))
+            continue;
+        enum iot_err rc = publish_cmd(c, l, i, now, true);
+        if (rc == IOT_OK)
+            atomic_fetch_add(&c->metrics->commands_resent, 1);
+        else if (rc != IOT_ERR_INVAL)
+            break;
+    }
+    free_list(l);
 }
 
 uint32_t commands_tick(struct commands *c)

@@ -19,6 +19,7 @@
 struct inflight {
     uint64_t token;
     bool desired;
+    bool resend; /* a sent command published again (its PUBACK changes no state) */
     char cid[CMD_ID_LEN + 1];
     char device[IOT_DEVICE_ID_MAX + 1];
     uint64_t version;

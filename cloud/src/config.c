@@ -87,6 +87,10 @@ static const struct key_def keys[] = {
      "heartbeat comment interval, seconds [5]"},
     {"sse", "max_clients", KEY_U32, OFF(sse.max_clients), 0, 1, 100000,
      "most simultaneous event streams [256]"},
+    {"sse", "replay_events", KEY_U32, OFF(sse.replay_events), 0, 0, 1000000,
+     "recent events kept for clients resuming with Last-Event-ID, 0 = none [1024]"},
+    {"sse", "replay_idle_s", KEY_U32, OFF(sse.replay_idle_s), 0, 0, 86400,
+     "how long events are still kept after the last client left, seconds [300]"},
     {"log", "level", KEY_LEVEL, OFF(log_level), 0, 0, 0, "error|warn|info|debug [info]"},
 };
 
@@ -139,6 +143,8 @@ void cloud_config_defaults(struct cloud_config *cfg)
     cfg->sse.buffer_bytes = 65536;
     cfg->sse.heartbeat_s = 5;
     cfg->sse.max_clients = 256;
+    cfg->sse.replay_events = 1024;
+    cfg->sse.replay_idle_s = 300;
     cfg->log_level = IOT_LOG_INFO;
     derive_client_id(cfg);
 }

@@ -5,6 +5,7 @@
 #define IOT_LOG_TAG "cloud.http"
 #include "http_server.h"
 
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -23,6 +24,7 @@
 #define DEFAULT_MAX_BODY (64u * 1024u)
 #define DEFAULT_CONN_LIMIT 4096u
 #define STREAM_BLOCK 4096
+#define EARLY_413_FACTOR 16u /* announced bodies above max_body x this are refused unread */
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -160,6 +162,30 @@ struct http_conn *http_req_conn(struct http_request *r) { return (struct http_co
 void http_stream_suspend(struct http_conn *c) { MHD_suspend_connection((struct MHD_Connection *)c); }
 void http_stream_resume(struct http_conn *c) { MHD_resume_connection((struct MHD_Connection *)c); }
 
+void http_conn_set_sndbuf(struct http_conn *c, uint32_t bytes)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info((struct MHD_Connection *)c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int v = bytes > INT32_MAX ? INT32_MAX : (int)bytes;
+    if (ci && setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v) != 0)
+        IOT_LOG(IOT_LOG_DEBUG, "SO_SNDBUF on fd %d: %s", ci->connect_fd, strerror(errno));
+}
+
+/* MHD frees a connection's response (our done callback) before it closes the descriptor, so the
+ * fd read here is still the client's while the caller holds the lock that done takes. Linger 0:
+ * the close that follows resets the connection and frees the kernel buffers at once. */
+void http_stream_abort(struct http_conn *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info((struct MHD_Connection *)c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return;
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    if (setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) != 0 ||
+        shutdown(ci->connect_fd, SHUT_RDWR) != 0)
+        IOT_LOG(IOT_LOG_DEBUG, "aborting stream fd %d: %s", ci->connect_fd, strerror(errno));
+}
+
 void http_reply_stream(struct http_request *r, const char *content_type, http_stream_fn fn,
                        void (*done)(void *ctx), void *ctx)
 {
@@ -284,6 +310,8 @@ static enum MHD_Result send_reply(struct http_request *r)
             MHD_add_response_header(resp, r->hname[i], r->hvalue[i]);
     enum MHD_Result rc = MHD_queue_response(r->conn, r->status, resp);
     MHD_destroy_response(resp);
+    if (rc == MHD_YES)
+        ingest_metrics_http_response(r->srv->app.metrics, r->status);
     return rc;
 }
 
@@ -344,10 +372,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->path_too_long = strlen(url) >= sizeof r->path;
         snprintf(r->path, sizeof r->path, "%s", r->path_too_long ? "" : url);
         *con_cls = r;
-        /* Refuse an announced oversize body before reading it. */
+        /* A body announced far beyond the bound is refused before reading it. MHD then closes
+         * the connection with the upload unread, which the client may see as a reset instead of
+         * the 413; a moderately oversize body is read and discarded (append_body) so the 413
+         * arrives cleanly. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->app.max_body) {
+        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->app.max_body * EARLY_413_FACTOR) {
             r->too_big = true;
             dispatch(r);
             return send_reply(r);

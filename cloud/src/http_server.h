@@ -18,7 +18,7 @@ struct api;
 
 /** What the routes read. Everything must outlive the server; called on MHD's thread. */
 struct http_app {
-    const struct ingest_metrics *metrics;
+    struct ingest_metrics *metrics; /**< also counts the responses by status */
     /** True when the service can do its job; otherwise writes why into @p why. */
     bool (*ready)(void *ctx, char *why, size_t cap);
     void *ctx;
@@ -89,5 +89,17 @@ struct http_conn *http_req_conn(struct http_request *r);
 void http_stream_suspend(struct http_conn *c);
 /** @brief Resume a suspended stream (any thread, under the producer's lock). */
 void http_stream_resume(struct http_conn *c);
+/**
+ * @brief Reset a stream's connection now (any thread, under the producer's lock, before the
+ * stream's done callback ran): a client that stopped reading is otherwise only freed by the
+ * connection timeout, with its unread data parked in kernel buffers. The reader must still end
+ * the stream (return -2) when it is next called.
+ */
+void http_stream_abort(struct http_conn *c);
+/**
+ * @brief Bound the kernel's send buffer of @p c to about @p bytes (MHD's thread, in the handler):
+ * by default it grows to megabytes for a client that stops reading (FIELD-NOTES.md).
+ */
+void http_conn_set_sndbuf(struct http_conn *c, uint32_t bytes);
 
 #endif

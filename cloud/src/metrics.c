@@ -8,6 +8,17 @@
 
 #include "iot/mem.h"
 
+const unsigned ingest_metrics_http_codes[INGEST_HTTP_CODES] = {200, 202, 400, 401, 404, 405,
+                                                                409, 413, 415, 500, 503, 504};
+
+void ingest_metrics_http_response(struct ingest_metrics *m, unsigned status)
+{
+    size_t i = 0;
+    while (i < INGEST_HTTP_CODES && ingest_metrics_http_codes[i] != status)
+        i++;
+    atomic_fetch_add(&m->http_responses[i], 1);
+}
+
 void ingest_metrics_init(struct ingest_metrics *m)
 {
     atomic_init(&m->messages_received, 0);
@@ -35,6 +46,7 @@ void ingest_metrics_init(struct ingest_metrics *m)
         atomic_init(&m->commands_by_state[i], 0);
     atomic_init(&m->command_results_unmatched, 0);
     atomic_init(&m->command_results_late, 0);
+    atomic_init(&m->commands_resent, 0);
     atomic_init(&m->webhooks_tried, 0);
     atomic_init(&m->webhooks_delivered, 0);
     atomic_init(&m->webhooks_failed_tries, 0);
@@ -42,6 +54,10 @@ void ingest_metrics_init(struct ingest_metrics *m)
     atomic_init(&m->sse_clients, 0);
     atomic_init(&m->sse_dropped, 0);
     atomic_init(&m->longpolls_waiting, 0);
+    atomic_init(&m->sse_resumed, 0);
+    atomic_init(&m->sse_resets, 0);
+    for (int i = 0; i <= INGEST_HTTP_CODES; i++)
+        atomic_init(&m->http_responses[i], 0);
     atomic_init(&m->seq_missing, 0);
     atomic_init(&m->seq_gap_epochs, 0);
     atomic_init(&m->seq_dropped, 0);
@@ -153,6 +169,9 @@ enum iot_err ingest_metrics_render(const struct ingest_metrics *m, char **out, s
     metric(&b, "iot_cloud_command_results_late_total", "counter",
            "Command results that arrived after the command ended",
            atomic_load(&m->command_results_late));
+    metric(&b, "iot_cloud_commands_resent_total", "counter",
+           "Sent, unanswered commands published again when their device came back online",
+           atomic_load(&m->commands_resent));
     metric(&b, "iot_cloud_webhooks_tried_total", "counter", "Webhook tries started",
            atomic_load(&m->webhooks_tried));
     metric(&b, "iot_cloud_webhooks_delivered_total", "counter", "Webhooks answered with 2xx",
@@ -166,8 +185,21 @@ enum iot_err ingest_metrics_render(const struct ingest_metrics *m, char **out, s
            atomic_load(&m->sse_clients));
     metric(&b, "iot_cloud_sse_dropped_total", "counter", "Event streams dropped as too slow",
            atomic_load(&m->sse_dropped));
+    metric(&b, "iot_cloud_sse_resumed_total", "counter",
+           "Event streams opened with Last-Event-ID", atomic_load(&m->sse_resumed));
+    metric(&b, "iot_cloud_sse_resets_total", "counter",
+           "Resumed event streams told with event: reset that events were missed",
+           atomic_load(&m->sse_resets));
     metric(&b, "iot_cloud_longpolls_waiting", "gauge", "Long-polls waiting for a command",
            atomic_load(&m->longpolls_waiting));
+    sb_printf(&b, "# HELP iot_cloud_http_responses_total HTTP responses sent, by status code\n"
+                  "# TYPE iot_cloud_http_responses_total counter\n");
+    for (int i = 0; i < INGEST_HTTP_CODES; i++)
+        sb_printf(&b, "iot_cloud_http_responses_total{code=\"%u\"} %llu\n",
+                  ingest_metrics_http_codes[i],
+                  (unsigned long long)atomic_load(&m->http_responses[i]));
+    sb_printf(&b, "iot_cloud_http_responses_total{code=\"other\"} %llu\n",
+              (unsigned long long)atomic_load(&m->http_responses[INGEST_HTTP_CODES]));
     metric(&b, "iot_cloud_seq_missing", "gauge",
            "Samples missing between the lowest and highest stored seq of each device epoch, not "
            "reported dropped (the devices re-send them unless lost)",

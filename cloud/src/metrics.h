@@ -11,6 +11,10 @@
 #include "iot/err.h"
 #include "validate.h"
 
+/** Statuses counted one by one in iot_cloud_http_responses_total; any other is "other". */
+#define INGEST_HTTP_CODES 12
+extern const unsigned ingest_metrics_http_codes[INGEST_HTTP_CODES];
+
 struct ingest_metrics {
     atomic_uint_fast64_t messages_received;  /**< handed over by MQTT */
     atomic_uint_fast64_t telemetry_messages; /**< valid TelemetryBatch messages committed */
@@ -36,6 +40,7 @@ struct ingest_metrics {
     atomic_uint_fast64_t commands_by_state[CMD_STATE_COUNT]; /**< transitions into each state */
     atomic_uint_fast64_t command_results_unmatched; /**< unknown command or another device's */
     atomic_uint_fast64_t command_results_late;      /**< the command was already terminal */
+    atomic_uint_fast64_t commands_resent; /**< sent, unanswered, re-published on reconnect */
     atomic_uint_fast64_t webhooks_tried;       /**< tries started */
     atomic_uint_fast64_t webhooks_delivered;   /**< webhooks answered 2xx */
     atomic_uint_fast64_t webhooks_failed_tries; /**< tries that failed */
@@ -43,6 +48,10 @@ struct ingest_metrics {
     atomic_uint_fast64_t sse_clients;          /**< gauge */
     atomic_uint_fast64_t sse_dropped;          /**< slow clients dropped */
     atomic_uint_fast64_t longpolls_waiting;    /**< gauge */
+    atomic_uint_fast64_t sse_resumed;          /**< streams resumed with Last-Event-ID */
+    atomic_uint_fast64_t sse_resets;           /**< resumptions answered with event: reset */
+    /** HTTP responses by status: one slot per ingest_metrics_http_codes[] entry, then "other" */
+    atomic_uint_fast64_t http_responses[INGEST_HTTP_CODES + 1];
     /* Sequence gaps (issue 5): gauges refreshed by the worker from the seq summaries */
     atomic_uint_fast64_t seq_missing;    /**< samples missing inside stored seq spans */
     atomic_uint_fast64_t seq_gap_epochs; /**< device epochs with missing samples */
@@ -51,6 +60,9 @@ struct ingest_metrics {
 
 /** @brief Zero all counters. */
 void ingest_metrics_init(struct ingest_metrics *m);
+
+/** @brief Count one HTTP response with @p status (any thread). */
+void ingest_metrics_http_response(struct ingest_metrics *m, unsigned status);
 
 /**
  * @brief Render the Prometheus text exposition (version 0.0.4).

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # The command API against the real iot-agent (its built-in ping, signature checked with
 # cmd-sign.pub): a command to the online agent succeeds with its outputs; one for the stopped
-# agent waits queued and runs once when the agent connects again; a desired state comes back as
-# the agent's reported state; telemetry is readable through the API.
+# agent waits queued and runs once when the agent connects again; one the agent was running when it
+# crashed is re-sent when it is back and answered from its replay set, not run twice; a desired
+# state comes back as the agent's reported state; telemetry is readable through the API.
 set -euo pipefail
 . "$(dirname "$0")/../support/lib.sh"
 . "$(dirname "$0")/api_lib.sh"
@@ -14,6 +15,9 @@ conf=$IOT_WORK/agent.conf
 iot_agent_conf "$PKI" "$MQTT_PORT" dev-1 "$IOT_WORK/state" 200 0 >"$conf"
 sed -i 's/^simulated = .*/simulated = temperature/; s/^linux = true/linux = false/' "$conf"
 printf '[commands]\nenabled = true\npublic_key_file = %s/cmd-sign.pub\n' "$PKI" >>"$conf"
+printf '#!/bin/sh\necho run >>"%s/slow.runs"\nsleep 4\n' "$IOT_WORK" >"$IOT_WORK/slow.sh"
+chmod +x "$IOT_WORK/slow.sh"
+printf '[command.slow]\nexec = %s/slow.sh\ntimeout_ms = 20000\n' "$IOT_WORK" >>"$conf"
 agent_start() {
     iot_bg "$IOT_WORK/agent.log" "$IOT_AGENT_BIN" -c "$conf"
     AGENT=$IOT_LAST_PID
@@ -41,6 +45,24 @@ agent_start
 api GET "/v1/commands/$c2?wait=20"
 [ "$(jq -r .status <<<"$API_BODY")" = succeeded ] || iot_fail "after reconnect: $API_BODY"
 iot_log "ok: queued while the agent was down, succeeded once it connected"
+
+# The agent dies (SIGKILL) while running a command: once it is back, the cloud re-sends the sent,
+# unanswered command; the agent does not run it again but answers from its replay set (ERROR,
+# interrupted), so the command ends failed, not expired, and the handler ran once.
+expect_status 202 POST /v1/devices/dev-1/commands '{"name":"slow","timeout_s":120}'
+c3=$(jq -r .id <<<"$API_BODY")
+iot_wait_for 15 '[ -s "$IOT_WORK/slow.runs" ]' || iot_fail "slow handler never started"
+[ "$(cmd_status "$c3")" = sent ] || iot_fail "slow command: $(cmd_status "$c3")"
+iot_stop "$AGENT" KILL 5 || true
+iot_wait_for 15 '! device_online dev-1' || iot_fail "agent still online after SIGKILL"
+agent_start
+api GET "/v1/commands/$c3?wait=30"
+[ "$(jq -r .status <<<"$API_BODY")" = failed ] || iot_fail "re-sent interrupted command: $API_BODY"
+jq -r .result.message <<<"$API_BODY" | grep -q interrupted || iot_fail "result: $API_BODY"
+sleep 5 # a second run would have started by now
+[ "$(wc -l <"$IOT_WORK/slow.runs")" = 1 ] || iot_fail "the handler ran $(wc -l <"$IOT_WORK/slow.runs") times"
+[ "$(iot_metric "$HTTP" iot_cloud_commands_resent_total)" = 1 ] || iot_fail "not counted as re-sent"
+iot_log "ok: command interrupted by an agent crash re-sent on reconnect, answered 'interrupted', ran once"
 
 expect_status 200 PUT /v1/devices/dev-1/state/desired '{"settings":{"interval_ms":"300"}}'
 v=$(jq -r .version <<<"$API_BODY")

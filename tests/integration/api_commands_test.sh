@@ -115,6 +115,27 @@ grep -q "^command $q1 ping OK" "$IOT_WORK/dev-2.out" || iot_fail "dev-2 never ra
 ! grep -q "$qc\|$qe" "$IOT_WORK/dev-2.out" || iot_fail "a cancelled or expired command was delivered"
 iot_log "ok: offline command delivered on connect; $N concurrent long-polls all answered"
 
+# A command delivered (sent) to a device that drops off before answering is published again when
+# the device is back online (clean session: nothing else would bring it), instead of expiring.
+fake_device dev-3 --pub "$PKI/cmd-sign.pub"
+iot_wait_for 15 device_online dev-3 || iot_fail "dev-3 not online"
+post dev-3 202 '{"name":"sleep","params":{"ms":"4000"},"timeout_s":120}'
+qs=$(cid_of)
+wait_status "$qs" sent 10
+iot_stop "$DEV_PID" KILL 5 || true # dies while "running" it, no answer
+iot_wait_for 15 '! device_online dev-3' || iot_fail "dev-3 still online after kill"
+[ "$(cmd_status "$qs")" = sent ] || iot_fail "$qs: $(cmd_status "$qs") while dev-3 is away"
+[ "$(iot_metric "$HTTP" iot_cloud_commands_resent_total)" = 0 ] || iot_fail "re-sent too early"
+fake_device dev-3 --pub "$PKI/cmd-sign.pub"
+wait_status "$qs" succeeded 30
+api GET "/v1/commands/$qs"
+[ "$(jq -r '[.history[].state] | join(",")' <<<"$API_BODY")" = queued,sent,succeeded ] ||
+    iot_fail "re-sent command history: $API_BODY"
+[ "$(iot_metric "$HTTP" iot_cloud_commands_resent_total)" = 1 ] ||
+    iot_fail "commands re-sent: $(iot_metric "$HTTP" iot_cloud_commands_resent_total), want 1"
+grep -q "command $qs re-sent" "$IOT_WORK/cloud.log" || iot_fail "re-send not logged"
+iot_log "ok: a sent, unanswered command was re-sent when its device came back, and succeeded"
+
 [ "$(iot_metric "$HTTP" 'iot_cloud_commands_total{state="succeeded"}')" -ge 3 ] ||
     iot_fail "metrics: $(curl -s "$BASE/metrics" | grep commands_total)"
 rc=0

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Every /v1 route and every error status of the API: 400, 401, 404, 405, 409, 413, 415, with JSON
 # {error, detail}; the registry (list, one device with reported state and counters), desired
-# state versions, telemetry pages (newest first, opaque cursor), /metrics gauges.
+# state versions, telemetry pages (newest first, opaque cursor), /metrics gauges and the counter of
+# responses by status.
 set -euo pipefail
 . "$(dirname "$0")/../support/lib.sh"
 . "$(dirname "$0")/api_lib.sh"
@@ -123,6 +124,25 @@ for m in iot_cloud_sse_clients iot_cloud_longpolls_waiting iot_cloud_webhooks_tr
     [ -n "$(iot_metric "$HTTP" "$m")" ] || iot_fail "metric $m missing"
 done
 iot_log "ok: device list; metrics for commands, webhooks, SSE, long-polls"
+
+# iot_cloud_http_responses_total{code=...} counts every answer by status, exactly.
+code_n() { iot_metric "$HTTP" "iot_cloud_http_responses_total{code=\"$1\"}"; }
+declare -A before
+for c in 200 401 404 405 415 500 503 other; do before[$c]=$(code_n "$c"); done
+[ "${before[200]}" -ge 10 ] && [ "${before[404]}" -ge 4 ] && [ "${before[401]}" -ge 10 ] ||
+    iot_fail "response counters: 200=${before[200]} 401=${before[401]} 404=${before[404]}"
+api GET /v1/nowhere; api GET /v1/devices/ghost; api GET /v1/devices/ghost
+api POST /v1/devices '{}'
+api POST /v1/devices/dev-1/commands "" --data-binary '{"name":"ping"}' -H 'Content-Type: text/plain'
+curl -s -o /dev/null "$BASE/v1/devices"
+expect_status 200 GET /v1/devices
+want() { # CODE DELTA (the /metrics reads in between are 200s: skip 200)
+    local now
+    now=$(code_n "$1")
+    [ "$now" = "$((before[$1] + $2))" ] || iot_fail "responses code $1: $now, want ${before[$1]} + $2"
+}
+want 404 3; want 405 1; want 415 1; want 401 1; want 500 0; want 503 0; want other 0
+iot_log "ok: iot_cloud_http_responses_total counts 401/404/405/415 exactly, no 5xx"
 rc=0
 iot_stop "$CLOUD_PID" TERM 15 || rc=$?
 [ "$rc" = 0 ] || iot_fail "iot-cloud exit status $rc"

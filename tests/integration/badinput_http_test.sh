@@ -13,6 +13,10 @@ set -euo pipefail
 fault_init badinput-http
 fault_stack 1
 tried=0
+mhd=0 # answered by libmicrohttpd itself (431/414): not in iot-cloud's response counters
+code_n() { iot_metric "$HTTP" "iot_cloud_http_responses_total{code=\"$1\"}"; }
+declare -A base # 5xx so far (/readyz answers 503 while iot-cloud starts)
+for c in 500 503 504 other; do base[$c]=$(code_n "$c"); done
 
 # req WANT METHOD PATH [BODY] [CURL_ARGS...]: WANT is a status or a class like 4xx.
 req() {
@@ -26,6 +30,7 @@ req() {
     esac || iot_fail "$1 ${2:0:80}: HTTP $API_STATUS, want $want: ${API_BODY:0:200}"
     # 431/414: libmicrohttpd refuses a request line or headers beyond the connection's memory
     # limit itself, before the API sees it, with its own HTML page.
+    if [ "$API_STATUS" = 431 ] || [ "$API_STATUS" = 414 ]; then mhd=$((mhd + 1)); fi
     if [ "$API_STATUS" != 200 ] && [ "$API_STATUS" != 431 ] && [ "$API_STATUS" != 414 ]; then
         jq -e '(.error | type == "string") and (.detail | type == "string")' <<<"$API_BODY" >/dev/null ||
             iot_fail "$1 ${2:0:80}: error body is not {error, detail}: ${API_BODY:0:200}"
@@ -102,5 +107,12 @@ curl -fsS --max-time 5 "$BASE/healthz" >/dev/null || iot_fail "iot-cloud stopped
 kill -0 "$CLOUD_PID" || iot_fail "iot-cloud died"
 n=$(iot_sql "$DB" "SELECT count(*) FROM commands")
 [ "$n" = 0 ] || iot_fail "$n commands were created from bad requests"
+for c in 500 503 504 other; do
+    [ "$(code_n "$c")" = "${base[$c]}" ] || iot_fail "$(code_n "$c") responses with status $c (${base[$c]} before)"
+done
+n4=0
+for c in 400 401 404 405 409 413 415; do n4=$((n4 + $(code_n "$c"))); done
+[ "$n4" -ge $((tried - mhd - 3)) ] || iot_fail "4xx responses counted: $n4 of $tried ($mhd by libmicrohttpd)"
+iot_log "ok: /metrics counts $n4 4xx responses and no 5xx"
 grep -qE 'AddressSanitizer|runtime error' "$IOT_WORK/cloud.log" && iot_fail "sanitizer report in cloud.log"
 echo "PASS badinput_http: $tried hostile requests refused with 4xx {error, detail}; iot-cloud serving"

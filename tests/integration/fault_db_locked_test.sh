@@ -3,7 +3,8 @@
 # The database locked for a while: another process holds an EXCLUSIVE transaction on the cloud's
 # SQLite file for 8 s, twice, while two agents stream and commands are posted. iot-cloud cannot
 # commit: it keeps the batch, retries, and its bounded queue pushes back on Paho's thread
-# (backpressure: the broker queues for it); the API answers within its timeout either way. After
+# (backpressure: the broker queues for it); the API answers within its timeout either way (202, or
+# 503 with Retry-After when the busy timeout passes, never 500). After
 # the lock is released ingestion catches up: every sample stored exactly once, nothing
 # dead-lettered, every accepted command in one terminal state.
 set -euo pipefail
@@ -29,10 +30,13 @@ for r in 1 2; do
     iot_log "lock $r held (EXCLUSIVE) at $c stored"
     sleep 2
     for d in dev-1 dev-2; do
-        api POST "/v1/devices/$d/commands" '{"name":"ping","timeout_s":40}' --max-time 20
+        api POST "/v1/devices/$d/commands" '{"name":"ping","timeout_s":40}' --max-time 20 -D "$IOT_WORK/h"
         case $API_STATUS in
         202) FAULT_CIDS+=("$(jq -r .id <<<"$API_BODY")") ;;
-        5??) refused=$((refused + 1)); iot_log "command refused while locked: HTTP $API_STATUS $API_BODY" ;;
+        503) # the database is busy: retry later, never a 500
+            grep -qiE '^Retry-After: [0-9]+' "$IOT_WORK/h" || iot_fail "503 without Retry-After: $(cat "$IOT_WORK/h")"
+            [ "$(jq -r .error <<<"$API_BODY")" = unavailable ] || iot_fail "503 body: $API_BODY"
+            refused=$((refused + 1)); iot_log "command refused while locked: HTTP $API_STATUS $API_BODY" ;;
         *) iot_fail "POST during the lock: HTTP $API_STATUS $API_BODY" ;;
         esac
     done
@@ -50,4 +54,4 @@ fault_wait_agents 120 "${pids[@]}"
 for d in dev-1 dev-2; do fault_check_once "$d" "$N"; done
 fault_cmds_terminal 60
 fault_dead_letters_none
-echo "PASS fault_db_locked: 2 x 8 s EXCLUSIVE locks, 2 x $N samples once each, ${#FAULT_CIDS[@]} commands terminal ($refused refused with 5xx)"
+echo "PASS fault_db_locked: 2 x 8 s EXCLUSIVE locks, 2 x $N samples once each, ${#FAULT_CIDS[@]} commands terminal ($refused refused with 503)"

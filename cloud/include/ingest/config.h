@@ -58,6 +58,8 @@ struct cloud_sse_config {
     uint32_t buffer_bytes; /**< per-client buffer; a client that falls further behind is dropped */
     uint32_t heartbeat_s;  /**< comment line sent to idle clients */
     uint32_t max_clients;  /**< more get 503 */
+    uint32_t replay_events; /**< events kept for Last-Event-ID resumption; 0 = none */
+    uint32_t replay_idle_s; /**< keep recording them this long after the last client left */
 };
 
 struct cloud_config {
