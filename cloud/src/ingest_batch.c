@@ -33,6 +33,9 @@ struct ingest_msg *ingest__msg_new(const char *topic, const void *payload, size_
         memcpy(msg->payload, payload, keep);
     msg->topic = (char *)msg->payload + keep;
     memcpy(msg->topic, topic, tlen + 1);
+    static const char suffix[] = "/telemetry";
+    msg->telemetry = tlen >= sizeof suffix - 1 &&
+                     memcmp(topic + tlen - (sizeof suffix - 1), suffix, sizeof suffix - 1) == 0;
     return msg;
 }
 

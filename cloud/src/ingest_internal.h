@@ -2,6 +2,7 @@
 /* Internals of ingest.c shared with unit tests: queued messages and batch processing. */
 #ifndef INGEST_INTERNAL_H
 #define INGEST_INTERNAL_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,7 @@ struct ingest_msg {
     int64_t received_ms; /**< wall clock at receipt */
     size_t wire_len;     /**< payload size as received */
     size_t len;          /**< bytes kept in payload (at most IOT_MAX_PAYLOAD + 1) */
+    bool telemetry;      /**< topic ends in /telemetry: may wait for a fuller batch */
     char *topic;         /**< points into the same allocation */
     uint8_t payload[];
 };

@@ -128,12 +128,13 @@ cloud_phase() {
     c1=$(cpu_ticks "$pid")
     t1=$(now_ms)
     [ "$last" -ne 0 ] || iot_log "$name: only $n of $target stored in ${PHASE_S}s"
-    local secs rate us hwm receipts
+    local secs rate us hwm receipts batches
     secs=$(awk -v a="$first" -v b="${last:-$t1}" 'BEGIN { printf "%.3f", (b - a) / 1000 }')
     rate=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%d", (s > 0 ? n / s : 0) }')
     us=$(awk -v c=$((c1 - c0)) -v t="$TICK" -v n="$n" 'BEGIN { printf "%.2f", (n ? c / t * 1e6 / n : 0) }')
     hwm=$(hwm_kb "$pid")
     receipts=$(iot_metric "$http" iot_cloud_receipts_sent_total)
+    batches=$(iot_metric "$http" iot_cloud_batches_committed_total)
     iot_stop "$pid" TERM 30 || iot_log "iot-cloud ($name) exit status $?"
     # delete its session, so that later phases queue nothing for it
     "$SUB_BIN" --port "$PORT" --pki "$PKI" --client-id "iot-cloud-bench-$name" --forget \
@@ -144,9 +145,12 @@ cloud_phase() {
     RESULT=$(jq -nc --arg name "$name" --argjson stored "$n" --argjson seconds "$secs" \
         --argjson rate "$rate" --argjson us "$us" --argjson hwm "$hwm" \
         --argjson receipts "${receipts:-0}" --argjson ceil "$CEIL" --argjson pub "$pub" \
+        --argjson batches "${batches:-0}" \
         '{phase: $name, stored: $stored, seconds: $seconds, rate: $rate,
           ratio: (if $ceil > 0 then ($rate / $ceil * 100 | floor) / 100 else 0 end),
-          cpu_us_per_msg: $us, peak_rss_kb: $hwm, receipts_sent: $receipts, publish_rate: $pub}')
+          cpu_us_per_msg: $us, peak_rss_kb: $hwm, receipts_sent: $receipts, publish_rate: $pub,
+          transactions: $batches,
+          msgs_per_transaction: (if $batches > 0 then ($stored / $batches | floor) else 0 end)}')
     iot_log "$name: $RESULT"
 }
 
@@ -202,12 +206,13 @@ jq -n --argjson ceiling "$ceiling" --argjson sqlite "$R_SQLITE" --argjson overlo
       qos: 1, rows_per_message: 4, cores: $cores, host: $host, build: $build,
       ceiling: $ceiling, sqlite: $sqlite, overload: $overload, postgres: $postgres}' >"$OUT"
 
-printf '\n%-10s %10s %7s %10s %10s %9s\n' phase msg/s ratio us/msg peakRSS_MB receipts
-printf '%-10s %10s %7s %10s %10s %9s\n' ceiling "$CEIL" 1.00 "$(jq -r .us_per_msg <<<"$ceiling")" - -
+printf '\n%-10s %10s %7s %10s %10s %9s %9s\n' phase msg/s ratio us/msg peakRSS_MB receipts msgs/tx
+printf '%-10s %10s %7s %10s %10s %9s %9s\n' ceiling "$CEIL" 1.00 "$(jq -r .us_per_msg <<<"$ceiling")" - - -
 for r in "$R_SQLITE" "$R_OVL" "$R_PG"; do
     [ "$r" != null ] || continue
     jq -r '[.phase, .rate, .ratio, .cpu_us_per_msg, (.peak_rss_kb / 1024 | . * 10 | floor / 10),
-            .receipts_sent] | @tsv' <<<"$r" | awk -F'\t' '{ printf "%-10s %10s %7s %10s %10s %9s\n", $1, $2, $3, $4, $5, $6 }'
+            .receipts_sent, .msgs_per_transaction] | @tsv' <<<"$r" |
+        awk -F'\t' '{ printf "%-10s %10s %7s %10s %10s %9s %9s\n", $1, $2, $3, $4, $5, $6, $7 }'
 done
 jq -r '"overload: write lock held \(.stall_s) s: RSS \(.rss_before_kb) kB before, max \(.rss_max_during_kb) kB during, \(.rss_after_kb) kB after; queue depth max \(.queue_depth_max)"' <<<"$R_OVL"
 echo "($MT messages of $(jq -r .message_bytes "$OUT") B from $DEVICES devices in $PROCS processes; JSON: $OUT)"
