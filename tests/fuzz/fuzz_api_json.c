@@ -18,9 +18,7 @@ static const struct cloud_commands_config cfg = {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    (void)argc;
-    (void)argv;
-    fuzz_quiet_logs();
+    fuzz_init(argc, argv);
     json_util_init();
     return 0;
 }
@@ -61,6 +59,22 @@ static bool utf8_text(const uint8_t *p, size_t n)
     return true;
 }
 
+/* Abort unless the parse was accepted with its invariants @p kept, or refused as malformed with a
+ * detail. */
+static void check_answer(enum iot_err rc, bool kept, const char *detail)
+{
+    if (rc == IOT_OK ? !kept : (rc != IOT_ERR_MALFORMED || !detail[0]))
+        abort();
+}
+
+/* The first bytes of the input as a C string of at most @p cap - 1 characters. */
+static void prefix_string(char *out, size_t cap, const uint8_t *data, size_t size)
+{
+    size_t n = size < cap - 1 ? size : cap - 1;
+    memcpy(out, data, n);
+    out[n] = 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char detail[256];
@@ -73,36 +87,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     detail[0] = 0;
     enum iot_err rc = api_parse_command((const char *)data, size, "fz-1", NULL, &cfg, rq, detail,
                                         sizeof detail);
-    if (rc == IOT_OK) {
-        if (!utf8_text(data, size))
-            abort(); /* accepted a body that is not UTF-8 text */
-        if (!rq->name[0] || strcmp(rq->device_id, "fz-1") != 0 || rq->n_params > CMD_PARAMS_MAX ||
-            rq->timeout_s == 0 || rq->timeout_s > cfg.max_timeout_s)
-            abort();
-    } else if (rc != IOT_ERR_MALFORMED || !detail[0]) {
-        abort();
-    }
+    if (rc == IOT_OK && !utf8_text(data, size))
+        abort(); /* accepted a body that is not UTF-8 text */
+    check_answer(rc,
+                 rc == IOT_OK && rq->name[0] && strcmp(rq->device_id, "fz-1") == 0 &&
+                     rq->n_params <= CMD_PARAMS_MAX && rq->timeout_s != 0 &&
+                     rq->timeout_s <= cfg.max_timeout_s,
+                 detail);
     /* With an Idempotency-Key header made of the first bytes. */
     char hdr[48];
-    size_t hn = size < sizeof hdr - 1 ? size : sizeof hdr - 1;
-    memcpy(hdr, data, hn);
-    hdr[hn] = 0;
+    prefix_string(hdr, sizeof hdr, data, size);
     (void)api_parse_command((const char *)data, size, "fz-1", hdr, &cfg, rq, detail, sizeof detail);
 
     detail[0] = 0;
     rc = api_parse_desired((const char *)data, size, dr, detail, sizeof detail);
-    if (rc == IOT_OK) {
-        if (dr->n == 0 || dr->n > DESIRED_MAX)
-            abort();
-    } else if (rc != IOT_ERR_MALFORMED || !detail[0]) {
-        abort();
-    }
+    check_answer(rc, rc == IOT_OK && dr->n != 0 && dr->n <= DESIRED_MAX, detail);
 
     /* A query parameter value (NUL-terminated: the HTTP server hands over C strings). */
     char q[64];
-    size_t qn = size < sizeof q - 1 ? size : sizeof q - 1;
-    memcpy(q, data, qn);
-    q[qn] = 0;
+    prefix_string(q, sizeof q, data, size);
     int64_t v;
     if (api_parse_i64(q, 0, 60, &v) && (v < 0 || v > 60))
         abort();

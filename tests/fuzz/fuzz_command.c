@@ -68,12 +68,7 @@ static void harness_start(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    (void)argc;
-    (void)argv;
-    fuzz_quiet_logs();
-    const char *base = fuzz_scratch_dir("command");
-    if (!base)
-        abort();
+    const char *base = fuzz_init_scratch(argc, argv, "command");
     snprintf(g_state, sizeof g_state, "%s/state", base);
     agent_config_defaults(&g_cfg);
     snprintf(g_cfg.device_id, sizeof g_cfg.device_id, "fz-1");

@@ -30,6 +30,14 @@ void fuzz_quiet_logs(void)
         iot_log_set_sink(discard, NULL);
 }
 
+int fuzz_init(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    fuzz_quiet_logs();
+    return 0;
+}
+
 void fuzz_clear_dir(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -93,4 +101,13 @@ int fuzz_write_file(const char *path, const uint8_t *data, size_t len)
         off += (size_t)n;
     }
     return close(fd);
+}
+
+const char *fuzz_init_scratch(int *argc, char ***argv, const char *name)
+{
+    fuzz_init(argc, argv);
+    const char *dir = fuzz_scratch_dir(name);
+    if (!dir)
+        abort();
+    return dir;
 }

@@ -18,6 +18,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 void fuzz_quiet_logs(void);
 
 /**
+ * @brief The usual body of LLVMFuzzerInitialize: fuzz_quiet_logs(); @p argc and @p argv are not
+ * used. A target without other set-up: `return fuzz_init(argc, argv);`. @return 0
+ */
+int fuzz_init(int *argc, char ***argv);
+
+/**
+ * @brief fuzz_init, then fuzz_scratch_dir(@p name); aborts when the directory cannot be made.
+ * @return the directory's path (static storage)
+ */
+const char *fuzz_init_scratch(int *argc, char ***argv, const char *name);
+
+/**
  * @brief A fresh private directory for @p name (under /dev/shm when it exists, else /tmp), removed
  * at exit. @return its path (static storage; one per process), or NULL on failure
  */

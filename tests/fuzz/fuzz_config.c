@@ -16,10 +16,7 @@
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    (void)argc;
-    (void)argv;
-    fuzz_quiet_logs();
-    return 0;
+    return fuzz_init(argc, argv);
 }
 
 static void agent_side(const char *text)

@@ -206,12 +206,7 @@ static void exercise(struct agent_store *st)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    (void)argc;
-    (void)argv;
-    fuzz_quiet_logs();
-    const char *base = fuzz_scratch_dir("store");
-    if (!base)
-        abort();
+    const char *base = fuzz_init_scratch(argc, argv, "store");
     snprintf(g_dir, sizeof g_dir, "%s/store", base);
     if (mkdir(g_dir, 0700) != 0)
         abort();

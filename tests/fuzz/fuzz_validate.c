@@ -22,10 +22,7 @@ static const char *const topics[] = {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    (void)argc;
-    (void)argv;
-    fuzz_quiet_logs();
-    return 0;
+    return fuzz_init(argc, argv);
 }
 
 static void check_accepted(const struct ingest_decoded *d)

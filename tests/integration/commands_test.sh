@@ -9,11 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/../support/lib.sh"
 iot_test_init commands
 
-port=$(iot_free_port)
-pki=$IOT_WORK/pki
-iot_pki_init "$pki" "$port"
-"$IOT_PKI_BIN" device "$pki" dev-1 >/dev/null
-iot_broker_start "$pki"
+iot_stack_broker dev-1
 tls=$(iot_mqtt_tls "$pki" "$pki/cloud")
 
 # An allow-listed handler: appends its command id and param to a file.
@@ -36,8 +32,7 @@ public_key_file = $pki/cmd-sign.pub
 exec = $IOT_WORK/append.sh
 timeout_ms = 5000
 EOF
-iot_bg "$IOT_WORK/agent.log" "$IOT_AGENT_BIN" -c "$conf"
-agent=$IOT_LAST_PID
+iot_stack_agent_start
 
 # The cloud's view: responses (correlation data | payload hex) and telemetry.
 # shellcheck disable=SC2086

@@ -9,11 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/../support/lib.sh"
 iot_test_init desired
 
-port=$(iot_free_port)
-pki=$IOT_WORK/pki
-iot_pki_init "$pki" "$port"
-"$IOT_PKI_BIN" device "$pki" dev-1 >/dev/null
-iot_broker_start "$pki"
+iot_stack_broker dev-1
 tls=$(iot_mqtt_tls "$pki" "$pki/cloud")
 
 conf=$IOT_WORK/agent.conf
@@ -24,11 +20,7 @@ cat >>"$conf" <<EOF
 enabled = true
 public_key_file = $pki/cmd-sign.pub
 EOF
-start_agent() {
-    iot_bg "$IOT_WORK/agent.log" "$IOT_AGENT_BIN" -c "$conf"
-    agent=$IOT_LAST_PID
-}
-start_agent
+iot_stack_agent_start
 
 sub() { # sub TOPIC FILE
     # shellcheck disable=SC2086
@@ -96,7 +88,7 @@ iot_log "ok: version 1 ignored"
 rc=0
 iot_stop "$agent" TERM 10 || rc=$?
 [ "$rc" -eq 0 ] || iot_fail "agent exit status after SIGTERM: $rc"
-start_agent
+iot_stack_agent_start
 st=
 for _ in $(seq 40); do st=$(state 10); [ -n "$st" ] && break; done
 [ "$(echo "$st" | field interval_ms)" = 1000 ] || iot_fail "after restart: $st"

@@ -7,26 +7,14 @@ set -euo pipefail
 iot_test_init e2e-cloud-restart
 
 N=400
-port=$(iot_free_port)
-http=$(iot_free_port)
-pki=$IOT_WORK/pki
-db=$IOT_WORK/cloud.db
-iot_pki_init "$pki" "$port"
-"$IOT_PKI_BIN" device "$pki" dev-r >/dev/null
-iot_broker_start "$pki"
-iot_cloud_conf "$pki" "$port" "$db" "$http" >"$IOT_WORK/cloud.conf"
+iot_stack_broker dev-r
+iot_stack_cloud_conf
 
-start_cloud() {
-    iot_bg "$IOT_WORK/cloud.log" "$IOT_CLOUD_BIN" -c "$IOT_WORK/cloud.conf"
-    cloud=$IOT_LAST_PID
-    iot_wait_for 15 curl -fsS "http://127.0.0.1:$http/readyz" || iot_fail "iot-cloud not ready"
-}
 count() { iot_sql "$db" "SELECT count(*) FROM samples WHERE device_id='dev-r'"; }
 
-start_cloud
+iot_stack_cloud_start
 iot_agent_conf "$pki" "$port" dev-r "$IOT_WORK/state" 10 "$N" >"$IOT_WORK/agent.conf"
-iot_bg "$IOT_WORK/agent.log" "$IOT_AGENT_BIN" -c "$IOT_WORK/agent.conf"
-agent=$IOT_LAST_PID
+iot_stack_agent_start
 
 iot_wait_for 20 '[ "$(count)" -ge 50 ]' || iot_fail "no samples flowing before the stop"
 iot_stop "$cloud" TERM 15 || iot_fail "iot-cloud did not exit cleanly on SIGTERM"
@@ -36,7 +24,7 @@ sleep 2
 [ "$(count)" = "$at_stop" ] || iot_fail "rows appeared while iot-cloud was down"
 kill -0 "$agent" 2>/dev/null || iot_log "agent already finished sending"
 
-start_cloud
+iot_stack_cloud_start
 rc=0
 iot_stop "$agent" 0 60 || rc=$?
 [ "$rc" -eq 0 ] || iot_fail "agent exited with $rc"

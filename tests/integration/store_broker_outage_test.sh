@@ -8,25 +8,13 @@ set -euo pipefail
 iot_test_init store-broker-outage
 
 N=1200
-port=$(iot_free_port)
-http=$(iot_free_port)
-pki=$IOT_WORK/pki
-db=$IOT_WORK/cloud.db
-iot_pki_init "$pki" "$port"
-"$IOT_PKI_BIN" device "$pki" dev-o >/dev/null
-iot_broker_start "$pki"
-iot_cloud_conf "$pki" "$port" "$db" "$http" >"$IOT_WORK/cloud.conf"
-iot_bg "$IOT_WORK/cloud.log" "$IOT_CLOUD_BIN" -c "$IOT_WORK/cloud.conf"
-cloud=$IOT_LAST_PID
-iot_wait_for 15 curl -fsS "http://127.0.0.1:$http/readyz" || iot_fail "iot-cloud not ready"
+iot_stack_broker dev-o
+iot_stack_cloud_conf
+iot_stack_cloud_start
 
-{
-    iot_agent_conf "$pki" "$port" dev-o "$IOT_WORK/state" 10 "$N"
-    printf '[telemetry]\ndrain_timeout_ms = 90000\n[sensors]\nlinux = false\n'
-    printf '[store]\nstats_interval_ms = 500\nresend_after_ms = 5000\n'
-} >"$IOT_WORK/agent.conf"
-iot_bg "$IOT_WORK/agent.log" "$IOT_AGENT_BIN" -c "$IOT_WORK/agent.conf"
-agent=$IOT_LAST_PID
+iot_stack_store_agent_conf dev-o 10 "$N" 'stats_interval_ms = 500\nresend_after_ms = 5000\n' \
+    >"$IOT_WORK/agent.conf"
+iot_stack_agent_start
 count() { iot_sql "$db" "SELECT count(*) FROM samples WHERE device_id='dev-o'"; }
 iot_wait_for 20 '[ "$(count)" -ge 100 ]' || iot_fail "no samples flowing before the outage"
 

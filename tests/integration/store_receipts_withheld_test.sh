@@ -9,28 +9,13 @@ set -euo pipefail
 iot_test_init store-receipts-withheld
 
 N=1200
-port=$(iot_free_port)
-http=$(iot_free_port)
-pki=$IOT_WORK/pki
-db=$IOT_WORK/cloud.db
-iot_pki_init "$pki" "$port"
-"$IOT_PKI_BIN" device "$pki" dev-w >/dev/null
-iot_broker_start "$pki"
-iot_cloud_conf "$pki" "$port" "$db" "$http" >"$IOT_WORK/cloud.conf"
-start_cloud() {
-    iot_bg "$IOT_WORK/cloud.log" "$IOT_CLOUD_BIN" -c "$IOT_WORK/cloud.conf"
-    cloud=$IOT_LAST_PID
-    iot_wait_for 15 curl -fsS "http://127.0.0.1:$http/readyz" || iot_fail "iot-cloud not ready"
-}
-start_cloud
+iot_stack_broker dev-w
+iot_stack_cloud_conf
+iot_stack_cloud_start
 
-{
-    iot_agent_conf "$pki" "$port" dev-w "$IOT_WORK/state" 10 "$N"
-    printf '[telemetry]\ndrain_timeout_ms = 90000\n[sensors]\nlinux = false\n'
-    printf '[store]\nstats_interval_ms = 300\nresend_after_ms = 1500\n'
-} >"$IOT_WORK/agent.conf"
-iot_bg "$IOT_WORK/agent.log" "$IOT_AGENT_BIN" -c "$IOT_WORK/agent.conf"
-agent=$IOT_LAST_PID
+iot_stack_store_agent_conf dev-w 10 "$N" 'stats_interval_ms = 300\nresend_after_ms = 1500\n' \
+    >"$IOT_WORK/agent.conf"
+iot_stack_agent_start
 count() { iot_sql "$db" "SELECT count(*) FROM samples WHERE device_id='dev-w'"; }
 waiting() { grep -o 'store: [0-9]* waiting' "$IOT_WORK/agent.log" | tail -n 1 | awk '{print $2}'; }
 iot_wait_for 20 '[ "$(count)" -ge 100 ]' || iot_fail "no samples flowing before the stop"
@@ -43,7 +28,7 @@ iot_wait_for 20 '[ "$(waiting)" -ge 300 ]' ||
 iot_wait_for 20 'grep -q "sent samples go again" "$IOT_WORK/agent.log"' ||
     iot_fail "no re-send without receipts"
 iot_log "store keeps $(waiting) samples and re-sends them; starting iot-cloud again"
-start_cloud
+iot_stack_cloud_start
 
 rc=0
 iot_stop "$agent" 0 120 || rc=$?

@@ -280,3 +280,49 @@ iot_pg_url() {
 
 # iot_pg_sql URI QUERY: like iot_sql, for PostgreSQL (columns separated by '|').
 iot_pg_sql() { psql "$1" -qAtX -c "$2"; }
+
+# ---- The usual stack of the end-to-end, store, commands and desired tests ----
+# iot_stack_broker DEVICE_ID: a free MQTT port in $port, a fresh PKI in $pki ($IOT_WORK/pki) with
+# DEVICE_ID's certificate, and the broker started on that port.
+iot_stack_broker() {
+    port=$(iot_free_port)
+    pki=$IOT_WORK/pki
+    iot_pki_init "$pki" "$port"
+    "$IOT_PKI_BIN" device "$pki" "$1" >/dev/null
+    iot_broker_start "$pki"
+}
+
+# iot_stack_cloud_conf: after iot_stack_broker, a free HTTP port in $http, the SQLite database
+# $db ($IOT_WORK/cloud.db) and the iot-cloud config for them in $IOT_WORK/cloud.conf.
+iot_stack_cloud_conf() {
+    http=$(iot_free_port)
+    db=$IOT_WORK/cloud.db
+    iot_cloud_conf "$pki" "$port" "$db" "$http" >"$IOT_WORK/cloud.conf"
+}
+
+# iot_stack_cloud_start: start iot-cloud with $IOT_WORK/cloud.conf (log $IOT_WORK/cloud.log), its
+# PID in $cloud; fails the test unless /readyz answers on $http within 15 s.
+iot_stack_cloud_start() {
+    iot_bg "$IOT_WORK/cloud.log" "$IOT_CLOUD_BIN" -c "$IOT_WORK/cloud.conf"
+    # shellcheck disable=SC2034 # for the calling test
+    cloud=$IOT_LAST_PID
+    iot_wait_for 15 curl -fsS "http://127.0.0.1:$http/readyz" || iot_fail "iot-cloud not ready"
+}
+
+# iot_stack_store_agent_conf ID INTERVAL_MS MAX_SAMPLES STORE_LINES: print an iot-agent config for
+# the offline-store tests: iot_agent_conf for $pki and $port with state in $IOT_WORK/state, a 90 s
+# drain timeout, no Linux sensors, and STORE_LINES (escapes as printf %b, e.g. 'a = 1\nb = 2\n')
+# under [store].
+iot_stack_store_agent_conf() {
+    iot_agent_conf "$pki" "$port" "$1" "$IOT_WORK/state" "$2" "$3"
+    printf '[telemetry]\ndrain_timeout_ms = 90000\n[sensors]\nlinux = false\n'
+    printf '[store]\n%b' "$4"
+}
+
+# iot_stack_agent_start: start iot-agent with $IOT_WORK/agent.conf (log $IOT_WORK/agent.log,
+# appended to on a restart), its PID in $agent.
+iot_stack_agent_start() {
+    iot_bg "$IOT_WORK/agent.log" "$IOT_AGENT_BIN" -c "$IOT_WORK/agent.conf"
+    # shellcheck disable=SC2034 # for the calling test
+    agent=$IOT_LAST_PID
+}

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "iot.pb-c.h"
+#include "test_msg.h"
 
 static int write_out(const uint8_t *buf, size_t len)
 {
@@ -76,17 +77,10 @@ static int presence(const char *id, int online, uint64_t connection)
 /* A Receipt for seqs FIRST..LAST of EPOCH (what iot-cloud publishes after a commit). */
 static int receipt(const char *id, uint64_t epoch, uint64_t first, uint64_t last)
 {
-    Iot__V1__SeqRange r = IOT__V1__SEQ_RANGE__INIT;
-    Iot__V1__SeqRange *rp = &r;
-    Iot__V1__Receipt m = IOT__V1__RECEIPT__INIT;
-    r.first = first;
-    r.last = last;
-    m.epoch = epoch;
-    m.device_id = (char *)id;
-    m.n_ranges = 1;
-    m.ranges = &rp;
     uint8_t buf[256];
-    size_t len = iot__v1__receipt__pack(&m, buf);
+    size_t len;
+    if (test_msg_receipt(id, epoch, first, last, buf, sizeof buf, &len) != IOT_OK)
+        return 1;
     return write_out(buf, len);
 }
 

@@ -19,8 +19,9 @@
 
 #include "iot.pb-c.h"
 #include "iot/plat_crypto.h"
+#include "test_msg.h"
 
-#define MAX_KV 32
+#define MAX_KV TEST_MSG_MAX_PARAMS
 #define MAX_IN (1024u * 1024u)
 
 int payload_cmd_main(int argc, char **argv);
@@ -37,8 +38,9 @@ static int emit(const uint8_t *buf, size_t len)
     return fwrite(buf, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : 1;
 }
 
-/* Split "k=v" arguments; @return the count, or -1 on a bad one. */
-static int split_kv(char **args, int n, char **keys, char **vals)
+/* Split "k=v" arguments into @p kv ("k", "v", ..., NULL; 2 * MAX_KV + 1 entries).
+ * @return 0, or -1 on a bad one. */
+static int split_kv(char **args, int n, const char **kv)
 {
     int k = 0;
     for (int i = 0; i < n && k < MAX_KV; i++) {
@@ -48,10 +50,11 @@ static int split_kv(char **args, int n, char **keys, char **vals)
             return -1;
         }
         *eq = 0;
-        keys[k] = args[i];
-        vals[k++] = eq + 1;
+        kv[2 * k] = args[i];
+        kv[2 * k++ + 1] = eq + 1;
     }
-    return k;
+    kv[2 * k] = NULL;
+    return 0;
 }
 
 static int command(int argc, char **argv)
@@ -80,62 +83,25 @@ static int command(int argc, char **argv)
             return 1;
         plat_hex(r, sizeof r, id);
     }
-    char *keys[MAX_KV], *vals[MAX_KV];
-    int n = split_kv(kvargs, nkv, keys, vals);
-    if (n < 0)
+    const char *kv[2 * MAX_KV + 1];
+    if (split_kv(kvargs, nkv, kv) < 0)
         return 2;
-    Iot__V1__Command c = IOT__V1__COMMAND__INIT;
-    Iot__V1__Command__ParamsEntry ent[MAX_KV], *ptr[MAX_KV];
-    for (int i = 0; i < n; i++) {
-        iot__v1__command__params_entry__init(&ent[i]);
-        ent[i].key = keys[i];
-        ent[i].value = vals[i];
-        ptr[i] = &ent[i];
-    }
-    c.id = id;
-    c.device_id = (char *)device;
-    c.name = (char *)name;
-    c.n_params = (size_t)n;
-    c.params = ptr;
-    c.issued_ms = wall_ms();
-    c.expires_ms = c.issued_ms + expires_in;
-    size_t blen = iot__v1__command__get_packed_size(&c);
-    uint8_t *body = malloc(blen ? blen : 1);
-    if (!body)
-        return 1;
-    iot__v1__command__pack(&c, body);
     struct plat_signer *s;
     if (plat_signer_load(keyfile, &s) != IOT_OK) {
         fprintf(stderr, "iot-test-payload: cannot load signing key %s\n", keyfile);
-        free(body);
         return 1;
     }
-    uint8_t sig[80];
-    size_t slen = 0;
-    enum iot_err rc = plat_signer_sign(s, body, blen, sig, sizeof sig, &slen);
+    struct test_msg_command c = {.id = id, .device_id = device, .name = name, .params = kv,
+                                 .issued_ms = wall_ms(), .key_id = "cmd-sign", .forge = forge};
+    c.expires_ms = c.issued_ms + expires_in;
+    uint8_t *out;
+    size_t len;
+    enum iot_err rc = test_msg_signed_command(s, &c, &out, &len);
     plat_signer_destroy(s);
-    if (rc != IOT_OK) {
-        free(body);
+    if (rc != IOT_OK)
         return 1;
-    }
-    if (forge)
-        sig[slen / 2] ^= 0x01; /* still DER, no longer a signature of body */
-    Iot__V1__SignedCommand sc = IOT__V1__SIGNED_COMMAND__INIT;
-    sc.body.data = body;
-    sc.body.len = blen;
-    sc.signature.data = sig;
-    sc.signature.len = slen;
-    sc.key_id = "cmd-sign";
-    size_t len = iot__v1__signed_command__get_packed_size(&sc);
-    uint8_t *out = malloc(len);
-    if (!out) {
-        free(body);
-        return 1;
-    }
-    iot__v1__signed_command__pack(&sc, out);
     int ret = emit(out, len);
     free(out);
-    free(body);
     return ret;
 }
 
@@ -143,25 +109,14 @@ static int desired(int argc, char **argv)
 {
     if (argc < 3)
         return 2;
-    char *keys[MAX_KV], *vals[MAX_KV];
-    int n = split_kv(argv + 3, argc - 3, keys, vals);
-    if (n < 0)
+    const char *kv[2 * MAX_KV + 1];
+    if (split_kv(argv + 3, argc - 3, kv) < 0)
         return 2;
-    Iot__V1__DesiredState ds = IOT__V1__DESIRED_STATE__INIT;
-    Iot__V1__DesiredState__SettingsEntry ent[MAX_KV], *ptr[MAX_KV];
-    for (int i = 0; i < n; i++) {
-        iot__v1__desired_state__settings_entry__init(&ent[i]);
-        ent[i].key = keys[i];
-        ent[i].value = vals[i];
-        ptr[i] = &ent[i];
-    }
-    ds.version = strtoull(argv[2], NULL, 10);
-    ds.n_settings = (size_t)n;
-    ds.settings = ptr;
     uint8_t buf[8192];
-    if (iot__v1__desired_state__get_packed_size(&ds) > sizeof buf)
+    size_t len;
+    if (test_msg_desired(strtoull(argv[2], NULL, 10), kv, buf, sizeof buf, &len) != IOT_OK)
         return 1;
-    return emit(buf, iot__v1__desired_state__pack(&ds, buf));
+    return emit(buf, len);
 }
 
 /* A value on one line: newlines and tabs escaped. */

@@ -10,89 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/agent.h"
-#include "fake_clock.h"
-#include "fake_mqtt.h"
+#include "agent_fx.h"
 #include "iot.pb-c.h"
 #include "iot/log.h"
 #include "iot/mem.h"
 
-struct env {
-    char dir[64];
-    struct agent_config cfg;
-    struct fake_clock clk;
-    struct fake_mqtt mq;
-    struct agent *a;
-    enum iot_err last;
-};
-
-static struct env *env_new(void)
+static struct agent_fx *env_new(void)
 {
-    struct env *e = calloc(1, sizeof *e);
-    assert_non_null(e);
-    snprintf(e->dir, sizeof e->dir, "/tmp/iot-agent-test-XXXXXX");
-    assert_non_null(mkdtemp(e->dir));
-    agent_config_defaults(&e->cfg);
-    snprintf(e->cfg.device_id, sizeof e->cfg.device_id, "dev-1");
-    snprintf(e->cfg.client_id, sizeof e->cfg.client_id, "dev-1");
-    snprintf(e->cfg.state_dir, sizeof e->cfg.state_dir, "%s", e->dir);
-    snprintf(e->cfg.ca_file, sizeof e->cfg.ca_file, "unused");
-    snprintf(e->cfg.cert_file, sizeof e->cfg.cert_file, "unused");
-    snprintf(e->cfg.key_file, sizeof e->cfg.key_file, "unused");
-    e->cfg.linux_sensors = false;
-    e->cfg.seed = 7;
-    e->cfg.inflight = 5;
-    e->cfg.batch_max = 3;
-    e->cfg.interval_ms = 1000;
-    e->cfg.reconnect_min_ms = 100;
-    e->cfg.reconnect_max_ms = 1000;
+    struct agent_fx *e = agent_fx_new("agent-test");
     /* These tests script PUBACKs; receipts and the disk store: test_agent_receipts.c */
     e->cfg.store.kind = AGENT_STORE_MEMORY;
     e->cfg.store.ack = AGENT_ACK_PUBACK;
-    fake_clock_init(&e->clk, 5000, 1700000000000);
-    fake_mqtt_init(&e->mq);
     return e;
-}
-
-static void env_start(struct env *e)
-{
-    struct agent_deps deps = {.clock = &e->clk.clock, .mqtt = fake_mqtt_iface(&e->mq)};
-    assert_int_equal(agent_create(&e->cfg, &deps, &e->a), IOT_OK);
-}
-
-static void env_stop_agent(struct env *e)
-{
-    agent_destroy(e->a);
-    e->a = NULL;
-    fake_mqtt_free(&e->mq);
-    fake_mqtt_init(&e->mq);
-}
-
-static void env_free(struct env *e)
-{
-    agent_destroy(e->a);
-    fake_mqtt_free(&e->mq);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", e->dir);
-    assert_int_equal(system(cmd), 0);
-    free(e);
-}
-
-/* Run the loop at the current time until it has nothing more to do. */
-static void step(struct env *e)
-{
-    uint32_t wait;
-    for (int i = 0; i < 4; i++) {
-        e->last = agent_step(e->a, &wait);
-        if (e->last != IOT_OK)
-            return;
-    }
-}
-
-static void advance(struct env *e, uint64_t ms)
-{
-    fake_clock_advance(&e->clk, ms);
-    step(e);
 }
 
 static bool is_telemetry(const struct fake_pub *p)
@@ -100,7 +29,7 @@ static bool is_telemetry(const struct fake_pub *p)
     return strcmp(p->topic, "devices/dev-1/telemetry") == 0;
 }
 
-static size_t telemetry_outstanding(const struct env *e)
+static size_t telemetry_outstanding(const struct agent_fx *e)
 {
     size_t n = 0;
     for (size_t i = 0; i < e->mq.n_pubs; i++)
@@ -108,7 +37,7 @@ static size_t telemetry_outstanding(const struct env *e)
     return n;
 }
 
-static Iot__V1__Presence *presence_at(const struct env *e, size_t i)
+static Iot__V1__Presence *presence_at(const struct agent_fx *e, size_t i)
 {
     assert_string_equal(e->mq.pubs[i].topic, "devices/dev-1/status");
     Iot__V1__Presence *p = iot__v1__presence__unpack(NULL, e->mq.pubs[i].len, e->mq.pubs[i].payload);
@@ -116,17 +45,8 @@ static Iot__V1__Presence *presence_at(const struct env *e, size_t i)
     return p;
 }
 
-/* Connect: step (connect starts), CONNACK, step (birth + telemetry). */
-static void connect_ok(struct env *e)
-{
-    step(e);
-    assert_true(e->mq.connecting);
-    fake_mqtt_connack(&e->mq, true, 0);
-    step(e);
-}
-
 /* Every telemetry seq published (in publish order) from publish index @p from. */
-static size_t collect_seqs(const struct env *e, size_t from, uint64_t *out, size_t cap)
+static size_t collect_seqs(const struct agent_fx *e, size_t from, uint64_t *out, size_t cap)
 {
     size_t n = 0;
     for (size_t i = from; i < e->mq.n_pubs; i++) {
@@ -152,15 +72,15 @@ static size_t collect_seqs(const struct env *e, size_t from, uint64_t *out, size
 static void test_agent_publishes_in_seq_order_with_id_and_epoch(void **state)
 {
     (void)state;
-    struct env *e = env_new();
-    env_start(e);
-    connect_ok(e);
+    struct agent_fx *e = env_new();
+    agent_fx_start(e);
+    agent_fx_connect(e);
     for (int i = 0; i < 20; i++) {
         fake_mqtt_ack_all(&e->mq);
-        advance(e, 1000);
+        agent_fx_advance(e, 1000);
     }
     fake_mqtt_ack_all(&e->mq);
-    step(e);
+    agent_fx_step(e);
     uint64_t seqs[64];
     size_t n = collect_seqs(e, 0, seqs, 64);
     assert_int_equal(n, 21);
@@ -170,24 +90,24 @@ static void test_agent_publishes_in_seq_order_with_id_and_epoch(void **state)
     agent_get_stats(e->a, &st);
     assert_int_equal(st.samples_acked, 21);
     assert_int_equal(st.backlog, 0);
-    env_free(e);
+    agent_fx_free(e);
 }
 
 static void test_agent_never_exceeds_inflight_window(void **state)
 {
     (void)state;
-    struct env *e = env_new();
-    env_start(e);
-    connect_ok(e);
+    struct agent_fx *e = env_new();
+    agent_fx_start(e);
+    agent_fx_connect(e);
     for (int i = 0; i < 30; i++) { /* no acks: the window fills and stays full */
-        advance(e, 1000);
+        agent_fx_advance(e, 1000);
         assert_true(telemetry_outstanding(e) <= e->cfg.inflight);
     }
     assert_int_equal(telemetry_outstanding(e), e->cfg.inflight);
     /* acks free the window: the backlog goes out in batches of batch_max, in order */
     for (int i = 0; i < 10; i++) {
         fake_mqtt_ack_all(&e->mq);
-        step(e);
+        agent_fx_step(e);
         assert_true(telemetry_outstanding(e) <= e->cfg.inflight);
     }
     uint64_t seqs[64];
@@ -195,17 +115,17 @@ static void test_agent_never_exceeds_inflight_window(void **state)
     assert_int_equal(n, 31);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(seqs[i], i + 1);
-    env_free(e);
+    agent_fx_free(e);
 }
 
 static void test_agent_resends_unacked_after_connection_loss(void **state)
 {
     (void)state;
-    struct env *e = env_new();
-    env_start(e);
-    connect_ok(e);
+    struct agent_fx *e = env_new();
+    agent_fx_start(e);
+    agent_fx_connect(e);
     for (int i = 0; i < 4; i++)
-        advance(e, 1000); /* seqs 1..5 published, none acked */
+        agent_fx_advance(e, 1000); /* seqs 1..5 published, none acked */
     /* the broker acks the first two batches, then the connection drops */
     size_t acked = 0;
     for (size_t i = 0; i < e->mq.n_pubs && acked < 2; i++) {
@@ -214,14 +134,15 @@ static void test_agent_resends_unacked_after_connection_loss(void **state)
             acked++;
         }
     }
-    step(e);
+    agent_fx_step(e);
     fake_mqtt_lose(&e->mq, "test cut");
     size_t before = e->mq.n_pubs;
-    step(e);
-    advance(e, 1000); /* a sample while offline (seq 6); reconnect due within reconnect_max_ms */
+    agent_fx_step(e);
+    /* a sample while offline (seq 6); reconnect due within reconnect_max_ms */
+    agent_fx_advance(e, 1000);
     assert_int_equal(e->mq.n_connects, 2);
     fake_mqtt_connack(&e->mq, true, 0);
-    step(e);
+    agent_fx_step(e);
     uint64_t seqs[64];
     size_t n = collect_seqs(e, before, seqs, 64);
     assert_int_equal(n, 4); /* 3, 4, 5 re-sent, then 6 */
@@ -229,20 +150,20 @@ static void test_agent_resends_unacked_after_connection_loss(void **state)
         assert_int_equal(seqs[i], i + 3);
     /* late completion of a publish of the old connection is ignored */
     fake_mqtt_complete(&e->mq, e->mq.pubs[before - 1].token, 0);
-    step(e);
+    agent_fx_step(e);
     struct agent_stats st;
     agent_get_stats(e->a, &st);
     assert_int_equal(st.losses, 1);
     assert_int_equal(st.backlog, 4);
-    env_free(e);
+    agent_fx_free(e);
 }
 
 static void test_agent_presence_carries_connection_counter(void **state)
 {
     (void)state;
-    struct env *e = env_new();
-    env_start(e);
-    step(e);
+    struct agent_fx *e = env_new();
+    agent_fx_start(e);
+    agent_fx_step(e);
     /* the will: OFFLINE / LOST_CONNECTION, retained QoS 1, connection 1 */
     assert_string_equal(e->mq.last_opts.will_topic, "devices/dev-1/status");
     assert_true(e->mq.last_opts.will_retained);
@@ -258,15 +179,15 @@ static void test_agent_presence_carries_connection_counter(void **state)
 
     /* a refused connect still counts: the next will and birth carry 2 */
     fake_mqtt_connack(&e->mq, false, 135);
-    step(e);
+    agent_fx_step(e);
     assert_int_equal(e->mq.n_connects, 1); /* backoff: not at once */
-    advance(e, e->cfg.reconnect_max_ms);
+    agent_fx_advance(e, e->cfg.reconnect_max_ms);
     assert_int_equal(e->mq.n_connects, 2);
     w = iot__v1__presence__unpack(NULL, e->mq.will_len, e->mq.will);
     assert_int_equal(w->connection, 2);
     iot__v1__presence__free_unpacked(w, NULL);
     fake_mqtt_connack(&e->mq, true, 0);
-    step(e);
+    agent_fx_step(e);
     assert_true(e->mq.n_pubs >= 1);
     assert_true(e->mq.pubs[0].retained);
     assert_int_equal(e->mq.pubs[0].qos, 1);
@@ -278,25 +199,25 @@ static void test_agent_presence_carries_connection_counter(void **state)
     iot__v1__presence__free_unpacked(b, NULL);
 
     /* the counter survives a restart of the agent */
-    env_stop_agent(e);
-    env_start(e);
-    step(e);
+    agent_fx_stop_agent(e);
+    agent_fx_start(e);
+    agent_fx_step(e);
     w = iot__v1__presence__unpack(NULL, e->mq.will_len, e->mq.will);
     assert_int_equal(w->connection, 3);
     iot__v1__presence__free_unpacked(w, NULL);
-    env_free(e);
+    agent_fx_free(e);
 }
 
 static void test_agent_stop_sends_offline_presence_then_disconnects(void **state)
 {
     (void)state;
-    struct env *e = env_new();
-    env_start(e);
-    connect_ok(e);
+    struct agent_fx *e = env_new();
+    agent_fx_start(e);
+    agent_fx_connect(e);
     fake_mqtt_ack_all(&e->mq);
-    step(e);
+    agent_fx_step(e);
     agent_stop(e->a);
-    step(e);
+    agent_fx_step(e);
     assert_int_equal(e->last, IOT_OK); /* waiting for the PUBACK of the offline presence */
     size_t last = e->mq.n_pubs - 1;
     assert_true(e->mq.pubs[last].retained);
@@ -307,38 +228,38 @@ static void test_agent_stop_sends_offline_presence_then_disconnects(void **state
     iot__v1__presence__free_unpacked(p, NULL);
     assert_int_equal(e->mq.n_disconnects, 0);
     fake_mqtt_ack_all(&e->mq);
-    step(e);
+    agent_fx_step(e);
     assert_int_equal(e->mq.n_disconnects, 1);
     assert_int_equal(e->last, IOT_ERR_CLOSED);
     assert_int_equal(agent_exit_status(e->a), AGENT_EXIT_OK);
-    env_free(e);
+    agent_fx_free(e);
 }
 
 static void test_agent_stop_without_ack_gives_up_after_deadline(void **state)
 {
     (void)state;
-    struct env *e = env_new();
-    env_start(e);
-    connect_ok(e);
+    struct agent_fx *e = env_new();
+    agent_fx_start(e);
+    agent_fx_connect(e);
     agent_stop(e->a);
-    step(e);
+    agent_fx_step(e);
     assert_int_equal(e->last, IOT_OK);
-    advance(e, 2000);
+    agent_fx_advance(e, 2000);
     assert_int_equal(e->mq.n_disconnects, 1);
     assert_int_equal(e->last, IOT_ERR_CLOSED);
-    env_free(e);
+    agent_fx_free(e);
 }
 
 static void test_agent_max_samples_drains_then_stops(void **state)
 {
     (void)state;
-    struct env *e = env_new();
+    struct agent_fx *e = env_new();
     e->cfg.max_samples = 3;
-    env_start(e);
-    connect_ok(e);
+    agent_fx_start(e);
+    agent_fx_connect(e);
     for (int i = 0; i < 5 && e->last == IOT_OK; i++) {
         fake_mqtt_ack_all(&e->mq);
-        advance(e, 1000);
+        agent_fx_advance(e, 1000);
     }
     assert_int_equal(e->last, IOT_ERR_CLOSED);
     assert_int_equal(agent_exit_status(e->a), AGENT_EXIT_OK);
@@ -346,55 +267,55 @@ static void test_agent_max_samples_drains_then_stops(void **state)
     agent_get_stats(e->a, &st);
     assert_int_equal(st.samples, 3);
     assert_int_equal(st.samples_acked, 3);
-    env_free(e);
+    agent_fx_free(e);
 }
 
 static void test_agent_max_samples_drain_timeout(void **state)
 {
     (void)state;
-    struct env *e = env_new();
+    struct agent_fx *e = env_new();
     e->cfg.max_samples = 2;
     e->cfg.drain_timeout_ms = 5000;
-    env_start(e);
-    connect_ok(e);
-    advance(e, 1000); /* 2 samples, never acked */
+    agent_fx_start(e);
+    agent_fx_connect(e);
+    agent_fx_advance(e, 1000); /* 2 samples, never acked */
     for (int i = 0; i < 6 && e->last == IOT_OK; i++)
-        advance(e, 1000);
+        agent_fx_advance(e, 1000);
     assert_int_equal(agent_exit_status(e->a), AGENT_EXIT_DRAIN_TIMEOUT);
-    env_free(e);
+    agent_fx_free(e);
 }
 
 static void test_agent_samples_on_a_grid_without_drift(void **state)
 {
     (void)state;
-    struct env *e = env_new();
-    env_start(e);
-    connect_ok(e); /* sample 1 at t0 */
+    struct agent_fx *e = env_new();
+    agent_fx_start(e);
+    agent_fx_connect(e); /* sample 1 at t0 */
     for (int i = 0; i < 10; i++) {
         fake_mqtt_ack_all(&e->mq);
-        advance(e, 999); /* not yet due */
-        advance(e, 1);
+        agent_fx_advance(e, 999); /* not yet due */
+        agent_fx_advance(e, 1);
     }
     fake_mqtt_ack_all(&e->mq);
-    advance(e, 5500); /* a stall: sampling resumes on the grid, with no burst */
+    agent_fx_advance(e, 5500); /* a stall: sampling resumes on the grid, with no burst */
     struct agent_stats st;
     agent_get_stats(e->a, &st);
     assert_int_equal(st.samples, 12);
-    env_free(e);
+    agent_fx_free(e);
 }
 
 static void test_agent_refused_publish_is_retried_after_pause(void **state)
 {
     (void)state;
-    struct env *e = env_new();
-    env_start(e);
-    connect_ok(e);
+    struct agent_fx *e = env_new();
+    agent_fx_start(e);
+    agent_fx_connect(e);
     size_t first = e->mq.n_pubs - 1;
     assert_true(is_telemetry(&e->mq.pubs[first]));
     fake_mqtt_complete(&e->mq, e->mq.pubs[first].token, 135); /* not authorized */
-    step(e);
+    agent_fx_step(e);
     assert_int_equal(e->mq.n_pubs, first + 1); /* paused, no tight loop */
-    advance(e, e->cfg.reconnect_min_ms);
+    agent_fx_advance(e, e->cfg.reconnect_min_ms);
     uint64_t seqs[8];
     size_t n = collect_seqs(e, first + 1, seqs, 8);
     assert_int_equal(n, 1);
@@ -402,21 +323,21 @@ static void test_agent_refused_publish_is_retried_after_pause(void **state)
     struct agent_stats st;
     agent_get_stats(e->a, &st);
     assert_int_equal(st.publish_failures, 1);
-    env_free(e);
+    agent_fx_free(e);
 }
 
 static void test_agent_full_backlog_reports_dropped_ranges(void **state)
 {
     (void)state;
-    struct env *e = env_new();
+    struct agent_fx *e = env_new();
     e->cfg.buffer_max_samples = 4;
     e->cfg.batch_max = 10;
-    env_start(e);
-    step(e); /* connecting; the broker does not answer */
+    agent_fx_start(e);
+    agent_fx_step(e); /* connecting; the broker does not answer */
     for (int i = 0; i < 9; i++)
-        advance(e, 1000); /* seqs 1..10; 1..6 dropped */
+        agent_fx_advance(e, 1000); /* seqs 1..10; 1..6 dropped */
     fake_mqtt_connack(&e->mq, true, 0);
-    step(e);
+    agent_fx_step(e);
     const struct fake_pub *p = &e->mq.pubs[e->mq.n_pubs - 1];
     assert_true(is_telemetry(p));
     Iot__V1__TelemetryBatch *b = iot__v1__telemetry_batch__unpack(NULL, p->len, p->payload);
@@ -429,22 +350,22 @@ static void test_agent_full_backlog_reports_dropped_ranges(void **state)
     iot__v1__telemetry_batch__free_unpacked(b, NULL);
     /* once a batch carrying the ranges is acknowledged, they are not repeated */
     fake_mqtt_ack_all(&e->mq);
-    advance(e, 1000);
+    agent_fx_advance(e, 1000);
     p = &e->mq.pubs[e->mq.n_pubs - 1];
     b = iot__v1__telemetry_batch__unpack(NULL, p->len, p->payload);
     assert_non_null(b);
     assert_int_equal(b->samples[0]->seq, 11);
     assert_int_equal(b->n_dropped, 0);
     iot__v1__telemetry_batch__free_unpacked(b, NULL);
-    env_free(e);
+    agent_fx_free(e);
 }
 
 static void test_agent_incoming_message_is_dispatched_without_harm(void **state)
 {
     (void)state;
-    struct env *e = env_new();
-    env_start(e);
-    connect_ok(e);
+    struct agent_fx *e = env_new();
+    agent_fx_start(e);
+    agent_fx_connect(e);
     struct agent_mqtt_event ev = {.kind = AGENT_MQTT_EV_MESSAGE};
     ev.topic = iot_strdup("devices/dev-1/commands");
     ev.payload = iot_malloc(3);
@@ -455,10 +376,10 @@ static void test_agent_incoming_message_is_dispatched_without_harm(void **state)
     ev.payload = NULL;
     ev.len = 0;
     e->mq.q[(e->mq.q_head + e->mq.q_len++) % FAKE_MQTT_MAX_EVENTS] = ev;
-    step(e);
+    agent_fx_step(e);
     assert_int_equal(e->last, IOT_OK);
     assert_int_equal(e->mq.q_len, 0);
-    env_free(e);
+    agent_fx_free(e);
 }
 
 int main(void)

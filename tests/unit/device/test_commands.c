@@ -28,7 +28,7 @@
 static uint64_t samples(const struct cenv *e)
 {
     struct agent_stats s;
-    agent_get_stats(e->a, &s);
+    agent_get_stats(e->fx.a, &s);
     return s.samples;
 }
 
@@ -45,18 +45,18 @@ static void test_commands_subscribed_qos1_on_every_connect(void **state)
     (void)state;
     struct cenv *e = cenv_new(true);
     cenv_start(e);
-    assert_true(fake_mqtt_subscribed(&e->mq, "devices/dev-1/commands"));
-    assert_true(fake_mqtt_subscribed(&e->mq, "devices/dev-1/state/desired"));
-    for (size_t i = 0; i < e->mq.n_subs; i++)
-        assert_int_equal(e->mq.sub_qos[i], 1);
-    size_t before = e->mq.n_subs;
-    fake_mqtt_lose(&e->mq, "test");
+    assert_true(fake_mqtt_subscribed(&e->fx.mq, "devices/dev-1/commands"));
+    assert_true(fake_mqtt_subscribed(&e->fx.mq, "devices/dev-1/state/desired"));
+    for (size_t i = 0; i < e->fx.mq.n_subs; i++)
+        assert_int_equal(e->fx.mq.sub_qos[i], 1);
+    size_t before = e->fx.mq.n_subs;
+    fake_mqtt_lose(&e->fx.mq, "test");
     cenv_step(e);
     cenv_advance(e, 2000);
-    assert_true(e->mq.connecting);
-    fake_mqtt_connack(&e->mq, true, 0);
+    assert_true(e->fx.mq.connecting);
+    fake_mqtt_connack(&e->fx.mq, true, 0);
     cenv_step(e);
-    assert_int_equal(e->mq.n_subs, before * 2);
+    assert_int_equal(e->fx.mq.n_subs, before * 2);
     cenv_free(e);
 }
 
@@ -65,8 +65,8 @@ static void test_commands_disabled_no_subscription(void **state)
     (void)state;
     struct cenv *e = cenv_new(false);
     cenv_start(e);
-    assert_false(fake_mqtt_subscribed(&e->mq, "devices/dev-1/commands"));
-    assert_true(fake_mqtt_subscribed(&e->mq, "devices/dev-1/state/desired"));
+    assert_false(fake_mqtt_subscribed(&e->fx.mq, "devices/dev-1/commands"));
+    assert_true(fake_mqtt_subscribed(&e->fx.mq, "devices/dev-1/state/desired"));
     cenv_run(e, "c1", "sample_now", NULL);
     assert_int_equal(cenv_count(e, "responses"), 0);
     cenv_free(e);
@@ -186,7 +186,7 @@ static void test_commands_duplicate_answered_from_store_run_once(void **state)
     cenv_send(e, buf, n, "first");
     cenv_step(e);
     assert_int_equal(samples(e), s0 + 1);
-    fake_clock_advance(&e->clk, 50); /* a later answer would carry a later done_ms */
+    fake_clock_advance(&e->fx.clk, 50); /* a later answer would carry a later done_ms */
     cenv_send(e, buf, n, "second");
     cenv_step(e);
     assert_int_equal(samples(e), s0 + 1);
@@ -219,9 +219,9 @@ static void test_commands_interrupted_command_not_rerun_after_restart(void **sta
     (void)state;
     struct cenv *e = cenv_new(true);
     /* A crash after the id was recorded, before the result: simulate the record on disk. */
-    assert_int_equal(plat_dir_ensure(e->cfg.state_dir, 0700), IOT_OK);
+    assert_int_equal(plat_dir_ensure(e->fx.cfg.state_dir, 0700), IOT_OK);
     struct agent_replay *rp;
-    assert_int_equal(agent_replay_open(e->cfg.state_dir, 100, &rp), IOT_OK);
+    assert_int_equal(agent_replay_open(e->fx.cfg.state_dir, 100, &rp), IOT_OK);
     assert_int_equal(agent_replay_begin(rp, "c-crash"), IOT_OK);
     agent_replay_close(rp);
     cenv_start(e);
@@ -239,9 +239,9 @@ static void test_commands_replay_set_bounded_and_damage_detected(void **state)
 {
     (void)state;
     struct cenv *e = cenv_new(true);
-    assert_int_equal(plat_dir_ensure(e->cfg.state_dir, 0700), IOT_OK);
+    assert_int_equal(plat_dir_ensure(e->fx.cfg.state_dir, 0700), IOT_OK);
     struct agent_replay *rp;
-    assert_int_equal(agent_replay_open(e->cfg.state_dir, 16, &rp), IOT_OK);
+    assert_int_equal(agent_replay_open(e->fx.cfg.state_dir, 16, &rp), IOT_OK);
     char id[32];
     for (int i = 0; i < 20; i++) {
         snprintf(id, sizeof id, "id-%d", i);
@@ -251,7 +251,7 @@ static void test_commands_replay_set_bounded_and_damage_detected(void **state)
     assert_int_equal(agent_replay_count(rp), 16);
     assert_int_equal(agent_replay_find(rp, "id-3", NULL, NULL), AGENT_REPLAY_NONE);
     agent_replay_close(rp);
-    assert_int_equal(agent_replay_open(e->cfg.state_dir, 16, &rp), IOT_OK);
+    assert_int_equal(agent_replay_open(e->fx.cfg.state_dir, 16, &rp), IOT_OK);
     const uint8_t *res;
     size_t len;
     assert_int_equal(agent_replay_find(rp, "id-19", &res, &len), AGENT_REPLAY_DONE);
@@ -260,13 +260,13 @@ static void test_commands_replay_set_bounded_and_damage_detected(void **state)
     agent_replay_close(rp);
     /* flip a byte: detected, set aside, empty set */
     char path[600];
-    snprintf(path, sizeof path, "%s/%s", e->cfg.state_dir, AGENT_REPLAY_FILE);
+    snprintf(path, sizeof path, "%s/%s", e->fx.cfg.state_dir, AGENT_REPLAY_FILE);
     uint8_t *buf;
     assert_int_equal(plat_file_read(path, 1 << 20, &buf, &len), IOT_OK);
     buf[20] ^= 0x40;
     assert_int_equal(plat_file_write_atomic(path, buf, len, false), IOT_OK);
     iot_free(buf);
-    assert_int_equal(agent_replay_open(e->cfg.state_dir, 16, &rp), IOT_OK);
+    assert_int_equal(agent_replay_open(e->fx.cfg.state_dir, 16, &rp), IOT_OK);
     assert_int_equal(agent_replay_count(rp), 0);
     agent_replay_close(rp);
     strcat(path, ".bad");
@@ -295,11 +295,11 @@ static void test_commands_set_interval_bounds_and_effect(void **state)
     assert_int_equal(r->status, ERROR);
     assert_int_equal(r->code, 22);
     iot__v1__command_result__free_unpacked(r, NULL);
-    assert_int_equal(agent__config(e->a)->interval_ms, 1000);
+    assert_int_equal(agent__config(e->fx.a)->interval_ms, 1000);
     const char *good[] = {"interval_ms", "5000", NULL};
     cenv_run(e, "c-good", "set_interval", good);
     expect_status(e, 1, "c-good", OK);
-    assert_int_equal(agent__config(e->a)->interval_ms, 5000);
+    assert_int_equal(agent__config(e->fx.a)->interval_ms, 5000);
     uint64_t s0 = samples(e);
     for (int i = 0; i < 20; i++)
         cenv_advance(e, 1000);
@@ -315,15 +315,15 @@ static void test_commands_smart_home_and_get_state(void **state)
     const char *sp[] = {"celsius", "26.5", NULL};
     cenv_run(e, "c-sp", "set_setpoint", sp);
     expect_status(e, 0, "c-sp", OK);
-    assert_true(agent_sim_setpoint(agent__sim(e->a)) > 26.4);
+    assert_true(agent_sim_setpoint(agent__sim(e->fx.a)) > 26.4);
     const char *spbad[] = {"celsius", "hot", NULL};
     cenv_run(e, "c-sp2", "set_setpoint", spbad);
     expect_status(e, 1, "c-sp2", ERROR);
     cenv_run(e, "c-off", "plug_off", NULL);
-    assert_false(agent_sim_plug(agent__sim(e->a)));
+    assert_false(agent_sim_plug(agent__sim(e->fx.a)));
     const char *on[] = {"state", "on", NULL};
     cenv_run(e, "c-on", "plug", on);
-    assert_true(agent_sim_plug(agent__sim(e->a)));
+    assert_true(agent_sim_plug(agent__sim(e->fx.a)));
     cenv_run(e, "c-gs", "get_state", NULL);
     Iot__V1__CommandResult *r = cenv_result(e, 4);
     assert_int_equal(r->status, OK);
@@ -340,21 +340,21 @@ static void test_commands_setpoint_moves_temperature(void **state)
 {
     (void)state;
     struct cenv *e = cenv_new(true);
-    e->cfg.sim_sensors = AGENT_SIM_TEMPERATURE;
+    e->fx.cfg.sim_sensors = AGENT_SIM_TEMPERATURE;
     cenv_start(e);
     const char *sp[] = {"celsius", "30", NULL};
     cenv_run(e, "c-sp", "set_setpoint", sp);
     expect_status(e, 0, "c-sp", OK);
     for (int i = 0; i < 3600; i++) { /* an hour: ~6 time constants */
-        fake_clock_advance(&e->clk, 1000);
+        fake_clock_advance(&e->fx.clk, 1000);
         cenv_step(e);
-        fake_mqtt_ack_all(&e->mq);
+        fake_mqtt_ack_all(&e->fx.mq);
     }
     /* the newest sample published (re-sends of older ones may come later) */
     uint64_t best_seq = 0;
     double temp = 0;
-    for (size_t i = 0; i < e->mq.n_pubs; i++) {
-        const struct fake_pub *p = &e->mq.pubs[i];
+    for (size_t i = 0; i < e->fx.mq.n_pubs; i++) {
+        const struct fake_pub *p = &e->fx.mq.pubs[i];
         if (strcmp(p->topic, "devices/dev-1/telemetry") != 0)
             continue;
         Iot__V1__TelemetryBatch *b = iot__v1__telemetry_batch__unpack(NULL, p->len, p->payload);
@@ -382,22 +382,22 @@ static void test_commands_restart_after_answer_acked(void **state)
     cenv_run(e, "c-rs", "restart", NULL);
     expect_status(e, 0, "c-rs", OK);
     cenv_step(e);
-    assert_int_equal(e->last, IOT_OK); /* waits for the answer's PUBACK */
+    assert_int_equal(e->fx.last, IOT_OK); /* waits for the answer's PUBACK */
     const struct fake_pub *p = cenv_pub(e, "responses", 0);
-    fake_mqtt_complete(&e->mq, p->token, 0);
+    fake_mqtt_complete(&e->fx.mq, p->token, 0);
     cenv_step(e);
-    fake_mqtt_ack_all(&e->mq); /* offline presence */
-    for (int i = 0; i < 10 && e->last == IOT_OK; i++)
+    fake_mqtt_ack_all(&e->fx.mq); /* offline presence */
+    for (int i = 0; i < 10 && e->fx.last == IOT_OK; i++)
         cenv_advance(e, 100);
-    assert_int_equal(e->last, IOT_ERR_CLOSED);
-    assert_int_equal(agent_exit_status(e->a), AGENT_EXIT_RESTART);
+    assert_int_equal(e->fx.last, IOT_ERR_CLOSED);
+    assert_int_equal(agent_exit_status(e->fx.a), AGENT_EXIT_RESTART);
     /* the restart is remembered: delivered again after the re-exec, it is answered, not re-run */
     cenv_restart_agent(e);
     cenv_run(e, "c-rs", "restart", NULL);
     expect_status(e, 0, "c-rs", OK);
     for (int i = 0; i < 40; i++)
         cenv_advance(e, 100);
-    assert_int_equal(e->last, IOT_OK);
+    assert_int_equal(e->fx.last, IOT_OK);
     cenv_free(e);
 }
 
@@ -408,12 +408,12 @@ static void test_commands_restart_without_ack_after_timeout(void **state)
     cenv_start(e);
     cenv_run(e, "c-rs", "restart", NULL);
     cenv_advance(e, 1000);
-    assert_int_equal(e->last, IOT_OK);
+    assert_int_equal(e->fx.last, IOT_OK);
     cenv_advance(e, 2500);
-    fake_mqtt_ack_all(&e->mq);
-    for (int i = 0; i < 10 && e->last == IOT_OK; i++)
+    fake_mqtt_ack_all(&e->fx.mq);
+    for (int i = 0; i < 10 && e->fx.last == IOT_OK; i++)
         cenv_advance(e, 100);
-    assert_int_equal(agent_exit_status(e->a), AGENT_EXIT_RESTART);
+    assert_int_equal(agent_exit_status(e->fx.a), AGENT_EXIT_RESTART);
     cenv_free(e);
 }
 
@@ -424,10 +424,10 @@ static void test_commands_answer_resent_after_reconnect(void **state)
     cenv_start(e);
     cenv_run(e, "c-ping", "ping", NULL);
     assert_int_equal(cenv_count(e, "responses"), 1);
-    fake_mqtt_lose(&e->mq, "test");
+    fake_mqtt_lose(&e->fx.mq, "test");
     cenv_step(e);
     cenv_advance(e, 2000);
-    fake_mqtt_connack(&e->mq, true, 0);
+    fake_mqtt_connack(&e->fx.mq, true, 0);
     cenv_step(e);
     assert_int_equal(cenv_count(e, "responses"), 2);
     expect_status(e, 1, "c-ping", OK);
@@ -476,11 +476,12 @@ static void test_commands_missing_public_key_fails_start(void **state)
 {
     (void)state;
     struct cenv *e = cenv_new(true);
-    snprintf(e->cfg.commands.public_key_file, sizeof e->cfg.commands.public_key_file, "%s/none",
-             e->dir);
-    struct agent_deps deps = {.clock = &e->clk.clock, .mqtt = fake_mqtt_iface(&e->mq)};
-    assert_int_equal(agent_create(&e->cfg, &deps, &e->a), IOT_ERR_NOT_FOUND);
-    e->a = NULL;
+    struct agent_config *cfg = &e->fx.cfg;
+    snprintf(cfg->commands.public_key_file, sizeof cfg->commands.public_key_file, "%s/none",
+             e->fx.dir);
+    struct agent_deps deps = {.clock = &e->fx.clk.clock, .mqtt = fake_mqtt_iface(&e->fx.mq)};
+    assert_int_equal(agent_create(&e->fx.cfg, &deps, &e->fx.a), IOT_ERR_NOT_FOUND);
+    e->fx.a = NULL;
     cenv_free(e);
 }
 

@@ -8,23 +8,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/agent.h"
-#include "fake_clock.h"
-#include "fake_mqtt.h"
+#include "agent_fx.h"
 #include "iot.pb-c.h"
 #include "iot/plat_crypto.h"
 
-#define CENV_NOW_WALL 1700000000000LL
+#define CENV_NOW_WALL AGENT_FX_WALL_MS
 
 struct cenv {
-    char dir[64];
+    struct agent_fx fx; /**< the agent, its fakes and config; state dir: fx.dir/state */
     char priv[128], pub[128], priv2[128], pub2[128];
-    struct agent_config cfg;
-    struct fake_clock clk;
-    struct fake_mqtt mq;
-    struct agent *a;
     struct plat_signer *signer, *foreign;
-    enum iot_err last;
 };
 
 /** @brief New fixture; @p commands enables [commands] with the generated public key. */

@@ -26,7 +26,8 @@
 static void add_handler(struct cenv *e, const char *name, const char *path, uint32_t timeout_ms,
                         uint32_t max_output)
 {
-    struct agent_cmd_handler_config *h = &e->cfg.commands.handlers[e->cfg.commands.n_handlers++];
+    struct agent_commands_config *cc = &e->fx.cfg.commands;
+    struct agent_cmd_handler_config *h = &cc->handlers[cc->n_handlers++];
     snprintf(h->name, sizeof h->name, "%s", name);
     snprintf(h->exec, sizeof h->exec, "%s", path);
     h->timeout_ms = timeout_ms;
@@ -113,7 +114,7 @@ static void test_exec_timeout_kills_group(void **state)
     (void)state;
     struct cenv *e = cenv_new(true);
     char path[256], marker[300];
-    snprintf(marker, sizeof marker, "%s/late", e->dir);
+    snprintf(marker, sizeof marker, "%s/late", e->fx.dir);
     char body[600];
     /* a grandchild that would leave a file behind if it survived the kill */
     snprintf(body, sizeof body, "(sleep 1; touch %s) &\necho started\nsleep 10", marker);
@@ -139,7 +140,7 @@ static void test_exec_duplicate_runs_once(void **state)
     (void)state;
     struct cenv *e = cenv_new(true);
     char path[256], log[300], body[600];
-    snprintf(log, sizeof log, "%s/ran.log", e->dir);
+    snprintf(log, sizeof log, "%s/ran.log", e->fx.dir);
     snprintf(body, sizeof body, "echo \"$IOT_COMMAND_ID\" >> %s\nsleep 0.2\necho done", log);
     cenv_script(e, "append.sh", body, path, sizeof path);
     add_handler(e, "append", path, 5000, 4096);
@@ -174,9 +175,9 @@ static void test_exec_missing_handler_fails_start(void **state)
     (void)state;
     struct cenv *e = cenv_new(true);
     add_handler(e, "nope", "/nonexistent/handler", 1000, 10);
-    struct agent_deps deps = {.clock = &e->clk.clock, .mqtt = fake_mqtt_iface(&e->mq)};
-    assert_int_equal(agent_create(&e->cfg, &deps, &e->a), IOT_ERR_NOT_FOUND);
-    e->a = NULL;
+    struct agent_deps deps = {.clock = &e->fx.clk.clock, .mqtt = fake_mqtt_iface(&e->fx.mq)};
+    assert_int_equal(agent_create(&e->fx.cfg, &deps, &e->fx.a), IOT_ERR_NOT_FOUND);
+    e->fx.a = NULL;
     cenv_free(e);
 }
 

@@ -33,6 +33,30 @@ static void expect_error(const char *text, const char *needle1, const char *need
                  needle3 ? needle3 : "");
 }
 
+/* The [telemetry], [sensors] and [log] values (and the in-flight window) a parse should give. */
+struct want_telemetry {
+    uint32_t inflight, interval_ms, batch_max;
+    uint64_t max_samples;
+    uint32_t buffer_max_samples;
+    bool linux_sensors;
+    unsigned sim_sensors;
+    uint64_t seed;
+    enum iot_log_level log_level;
+};
+
+static void expect_telemetry(const struct want_telemetry *w)
+{
+    assert_int_equal(cfg.inflight, w->inflight);
+    assert_int_equal(cfg.interval_ms, w->interval_ms);
+    assert_int_equal(cfg.batch_max, w->batch_max);
+    assert_int_equal(cfg.max_samples, w->max_samples);
+    assert_int_equal(cfg.buffer_max_samples, w->buffer_max_samples);
+    assert_int_equal(cfg.linux_sensors, w->linux_sensors);
+    assert_int_equal(cfg.sim_sensors, w->sim_sensors);
+    assert_int_equal(cfg.seed, w->seed);
+    assert_int_equal(cfg.log_level, w->log_level);
+}
+
 static void test_config_parse_minimal_gets_defaults(void **state)
 {
     (void)state;
@@ -45,15 +69,11 @@ static void test_config_parse_minimal_gets_defaults(void **state)
     assert_int_equal(cfg.keepalive_s, 30);
     assert_int_equal(cfg.reconnect_min_ms, 500);
     assert_int_equal(cfg.reconnect_max_ms, 30000);
-    assert_int_equal(cfg.inflight, 50);
-    assert_int_equal(cfg.interval_ms, 1000);
-    assert_int_equal(cfg.batch_max, 10);
-    assert_int_equal(cfg.max_samples, 0);
-    assert_int_equal(cfg.buffer_max_samples, 100000);
-    assert_true(cfg.linux_sensors);
-    assert_int_equal(cfg.sim_sensors, AGENT_SIM_ALL);
-    assert_int_equal(cfg.seed, 0);
-    assert_int_equal(cfg.log_level, IOT_LOG_INFO);
+    const struct want_telemetry w = {.inflight = 50, .interval_ms = 1000, .batch_max = 10,
+                                     .max_samples = 0, .buffer_max_samples = 100000,
+                                     .linux_sensors = true, .sim_sensors = AGENT_SIM_ALL,
+                                     .seed = 0, .log_level = IOT_LOG_INFO};
+    expect_telemetry(&w);
 }
 
 static void test_config_parse_all_options_set(void **state)
@@ -70,15 +90,12 @@ static void test_config_parse_all_options_set(void **state)
     assert_string_equal(cfg.client_id, "other");
     assert_string_equal(cfg.host, "broker.local");
     assert_int_equal(cfg.port, 1883);
-    assert_int_equal(cfg.inflight, 20);
-    assert_int_equal(cfg.interval_ms, 50);
-    assert_int_equal(cfg.batch_max, 5);
-    assert_int_equal(cfg.max_samples, 7);
-    assert_int_equal(cfg.buffer_max_samples, 9);
-    assert_false(cfg.linux_sensors);
-    assert_int_equal(cfg.sim_sensors, AGENT_SIM_DOOR | AGENT_SIM_ENERGY);
-    assert_int_equal(cfg.seed, 42);
-    assert_int_equal(cfg.log_level, IOT_LOG_DEBUG);
+    const struct want_telemetry w = {.inflight = 20, .interval_ms = 50, .batch_max = 5,
+                                     .max_samples = 7, .buffer_max_samples = 9,
+                                     .linux_sensors = false,
+                                     .sim_sensors = AGENT_SIM_DOOR | AGENT_SIM_ENERGY, .seed = 42,
+                                     .log_level = IOT_LOG_DEBUG};
+    expect_telemetry(&w);
 }
 
 static void test_config_parse_empty_simulated_means_none(void **state)

@@ -15,24 +15,14 @@
 #include "iot/log.h"
 #include "sensors.h"
 #include "test_commands_env.h"
+#include "test_msg.h"
 
 static void send_desired(struct cenv *e, uint64_t version, const char *const *kv)
 {
-    Iot__V1__DesiredState ds = IOT__V1__DESIRED_STATE__INIT;
-    Iot__V1__DesiredState__SettingsEntry ent[8], *ptr[8];
-    size_t n = 0;
-    for (; kv && kv[2 * n] && n < 8; n++) {
-        iot__v1__desired_state__settings_entry__init(&ent[n]);
-        ent[n].key = (char *)kv[2 * n];
-        ent[n].value = (char *)kv[2 * n + 1];
-        ptr[n] = &ent[n];
-    }
-    ds.version = version;
-    ds.n_settings = n;
-    ds.settings = ptr;
     uint8_t buf[1024];
-    size_t len = iot__v1__desired_state__pack(&ds, buf);
-    fake_mqtt_deliver(&e->mq, "devices/dev-1/state/desired", buf, len, NULL, NULL, 0);
+    size_t len;
+    assert_int_equal(test_msg_desired(version, kv, buf, sizeof buf, &len), IOT_OK);
+    fake_mqtt_deliver(&e->fx.mq, "devices/dev-1/state/desired", buf, len, NULL, NULL, 0);
     cenv_step(e);
 }
 
@@ -44,6 +34,18 @@ static Iot__V1__ReportedState *reported(const struct cenv *e, size_t nth)
     Iot__V1__ReportedState *r = iot__v1__reported_state__unpack(NULL, p->len, p->payload);
     assert_non_null(r);
     assert_string_equal(r->device_id, "dev-1");
+    return r;
+}
+
+/* Send DesiredState @p version (@p kv); expect @p n_reports ReportedStates so far, the newest of
+ * @p version, and return it decoded (free with ..._free_unpacked). */
+static Iot__V1__ReportedState *apply_desired(struct cenv *e, uint64_t version,
+                                             const char *const *kv, size_t n_reports)
+{
+    send_desired(e, version, kv);
+    assert_int_equal(cenv_count(e, "state/reported"), n_reports);
+    Iot__V1__ReportedState *r = reported(e, n_reports - 1);
+    assert_int_equal(r->version, version);
     return r;
 }
 
@@ -60,9 +62,9 @@ static const char *setting(const Iot__V1__ReportedState *r, const char *key)
 static void last_metrics(struct cenv *e, char *out, size_t cap)
 {
     const struct fake_pub *last = NULL;
-    for (size_t i = 0; i < e->mq.n_pubs; i++) {
-        if (strcmp(e->mq.pubs[i].topic, "devices/dev-1/telemetry") == 0)
-            last = &e->mq.pubs[i];
+    for (size_t i = 0; i < e->fx.mq.n_pubs; i++) {
+        if (strcmp(e->fx.mq.pubs[i].topic, "devices/dev-1/telemetry") == 0)
+            last = &e->fx.mq.pubs[i];
     }
     if (!last) {
         fail_msg("no telemetry published");
@@ -85,12 +87,12 @@ static void last_metrics(struct cenv *e, char *out, size_t cap)
 static uint64_t samples_in(struct cenv *e, uint32_t ms)
 {
     struct agent_stats s0, s1;
-    agent_get_stats(e->a, &s0);
+    agent_get_stats(e->fx.a, &s0);
     for (uint32_t t = 0; t < ms; t += 500) {
         cenv_advance(e, 500);
-        fake_mqtt_ack_all(&e->mq);
+        fake_mqtt_ack_all(&e->fx.mq);
     }
-    agent_get_stats(e->a, &s1);
+    agent_get_stats(e->fx.a, &s1);
     return s1.samples - s0.samples;
 }
 
@@ -99,14 +101,11 @@ static void test_desired_newer_applies_and_is_reported(void **state)
     (void)state;
     struct cenv *e = cenv_new(false);
     cenv_start(e);
-    assert_true(fake_mqtt_subscribed(&e->mq, "devices/dev-1/state/desired"));
+    assert_true(fake_mqtt_subscribed(&e->fx.mq, "devices/dev-1/state/desired"));
     assert_int_equal(samples_in(e, 10000), 10);
     const char *kv[] = {"interval_ms", "2000", "sensors.simulated", "temperature, door",
                         "colour", "blue", NULL};
-    send_desired(e, 2, kv);
-    assert_int_equal(cenv_count(e, "state/reported"), 1);
-    Iot__V1__ReportedState *r = reported(e, 0);
-    assert_int_equal(r->version, 2);
+    Iot__V1__ReportedState *r = apply_desired(e, 2, kv, 1);
     assert_string_equal(setting(r, "interval_ms"), "2000");
     assert_string_equal(setting(r, "sensors.simulated"), "temperature,door");
     assert_string_equal(setting(r, "_not_applied"), "colour");
@@ -131,21 +130,18 @@ static void test_desired_older_and_equal_ignored(void **state)
     send_desired(e, 1, v1);
     send_desired(e, 2, v1);
     assert_int_equal(cenv_count(e, "state/reported"), 1);
-    assert_int_equal(agent__config(e->a)->interval_ms, 2000);
+    assert_int_equal(agent__config(e->fx.a)->interval_ms, 2000);
     const char *v3[] = {"interval_ms", "abc", "plug", "off", NULL};
-    send_desired(e, 3, v3);
-    assert_int_equal(cenv_count(e, "state/reported"), 2);
-    Iot__V1__ReportedState *r = reported(e, 1);
-    assert_int_equal(r->version, 3);
+    Iot__V1__ReportedState *r = apply_desired(e, 3, v3, 2);
     assert_string_equal(setting(r, "interval_ms"), "2000");
     assert_string_equal(setting(r, "plug"), "off");
     assert_string_equal(setting(r, "_not_applied"), "interval_ms");
     iot__v1__reported_state__free_unpacked(r, NULL);
     /* not a DesiredState: ignored, no harm */
-    fake_mqtt_deliver(&e->mq, "devices/dev-1/state/desired", (const uint8_t *)"\xff\x01", 2, NULL,
-                      NULL, 0);
+    fake_mqtt_deliver(&e->fx.mq, "devices/dev-1/state/desired", (const uint8_t *)"\xff\x01", 2,
+                      NULL, NULL, 0);
     cenv_step(e);
-    assert_int_equal(e->last, IOT_OK);
+    assert_int_equal(e->fx.last, IOT_OK);
     assert_int_equal(cenv_count(e, "state/reported"), 2);
     cenv_free(e);
 }
@@ -160,9 +156,9 @@ static void test_desired_persisted_across_restart(void **state)
     send_desired(e, 7, kv);
     assert_int_equal(cenv_count(e, "state/reported"), 1);
     cenv_restart_agent(e);
-    assert_int_equal(agent__config(e->a)->interval_ms, 4000);
-    assert_int_equal(agent__config(e->a)->sim_sensors, AGENT_SIM_HUMIDITY);
-    assert_true(agent_sim_setpoint(agent__sim(e->a)) > 23.9);
+    assert_int_equal(agent__config(e->fx.a)->interval_ms, 4000);
+    assert_int_equal(agent__config(e->fx.a)->sim_sensors, AGENT_SIM_HUMIDITY);
+    assert_true(agent_sim_setpoint(agent__sim(e->fx.a)) > 23.9);
     assert_int_equal(samples_in(e, 8000), 2);
     /* the retained message comes again after the restart: same version, ignored */
     send_desired(e, 7, kv);
@@ -181,13 +177,13 @@ static void test_desired_disabled_not_subscribed(void **state)
 {
     (void)state;
     struct cenv *e = cenv_new(false);
-    e->cfg.commands.desired = false;
+    e->fx.cfg.commands.desired = false;
     cenv_start(e);
-    assert_false(fake_mqtt_subscribed(&e->mq, "devices/dev-1/state/desired"));
+    assert_false(fake_mqtt_subscribed(&e->fx.mq, "devices/dev-1/state/desired"));
     const char *kv[] = {"interval_ms", "2000", NULL};
     send_desired(e, 2, kv);
     assert_int_equal(cenv_count(e, "state/reported"), 0);
-    assert_int_equal(agent__config(e->a)->interval_ms, 1000);
+    assert_int_equal(agent__config(e->fx.a)->interval_ms, 1000);
     cenv_free(e);
 }
 

@@ -11,17 +11,13 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/ecp.h>
-#include <mbedtls/entropy.h>
-#include <mbedtls/pk.h>
-
 #include "iot/err.h"
 #include "iot/mem.h"
 #include "iot/plat_clock.h"
 #include "iot/plat_crypto.h"
 #include "iot/plat_event.h"
 #include "iot/plat_file.h"
+#include "test_keys.h"
 
 static char dir[256];
 
@@ -129,30 +125,6 @@ static void test_random_differs_and_bounded(void **state)
         assert_true(plat_random_below(7) < 7);
 }
 
-/* Write a fresh P-256 key pair as PEM files for the sign/verify test. */
-static void write_keypair(const char *priv, const char *pub)
-{
-    mbedtls_pk_context pk;
-    mbedtls_entropy_context ent;
-    mbedtls_ctr_drbg_context drbg;
-    mbedtls_pk_init(&pk);
-    mbedtls_entropy_init(&ent);
-    mbedtls_ctr_drbg_init(&drbg);
-    assert_int_equal(mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &ent, NULL, 0), 0);
-    assert_int_equal(mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), 0);
-    assert_int_equal(mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk),
-                                         mbedtls_ctr_drbg_random, &drbg),
-                     0);
-    unsigned char buf[1024];
-    assert_int_equal(mbedtls_pk_write_key_pem(&pk, buf, sizeof buf), 0);
-    assert_int_equal(plat_file_write_atomic(priv, buf, strlen((char *)buf), false), IOT_OK);
-    assert_int_equal(mbedtls_pk_write_pubkey_pem(&pk, buf, sizeof buf), 0);
-    assert_int_equal(plat_file_write_atomic(pub, buf, strlen((char *)buf), false), IOT_OK);
-    mbedtls_pk_free(&pk);
-    mbedtls_ctr_drbg_free(&drbg);
-    mbedtls_entropy_free(&ent);
-}
-
 static void test_sign_verify_and_tamper(void **state)
 {
     (void)state;
@@ -161,8 +133,8 @@ static void test_sign_verify_and_tamper(void **state)
     snprintf(pub, sizeof pub, "%s/k.pub", dir);
     snprintf(priv2, sizeof priv2, "%s/k2.pem", dir);
     snprintf(pub2, sizeof pub2, "%s/k2.pub", dir);
-    write_keypair(priv, pub);
-    write_keypair(priv2, pub2);
+    test_keys_write_pair(priv, pub);
+    test_keys_write_pair(priv2, pub2);
     struct plat_signer *s;
     struct plat_verifier *v, *v2;
     assert_int_equal(plat_signer_load(priv, &s), IOT_OK);
