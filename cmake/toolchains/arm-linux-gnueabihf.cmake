@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Cross-build for Raspberry Pi OS 32-bit (armhf) with Debian's cross compiler and multiarch -dev
-# packages (dpkg --add-architecture armhf; see tools/install-deps.sh --cross armhf).
+# packages (dpkg --add-architecture armhf; see tools/install-deps.sh --cross armhf), or with a sysroot
+# of those packages instead: -DIOT_CROSS_SYSROOT=DIR (tools/cross-sysroot.sh armhf DIR).
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR arm)
 set(IOT_TRIPLET arm-linux-gnueabihf)
