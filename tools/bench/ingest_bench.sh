@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Ingest benchmark (issue 5), not a test: no assertions on time. In one run, over one TLS Mosquitto
 # on 127.0.0.1 and the same load (BENCH_DEVICES devices, QoS 1, one sample with three metrics per
-# message = 4 rows, from iot-ingest-load processes with a 100-message window per connection).
+# message (one row: its metrics are a JSON column), from iot-ingest-load processes with a 100-message window per connection).
 # BENCH_MODE=drain (default): the load is published while the consumer is away (its persistent
 # session queues it in the broker), then the consumer drains it alone, so on a 2-core machine the
 # publishers do not compete with it for CPU. BENCH_MODE=live: publishers and consumer run together.
@@ -203,7 +203,7 @@ jq -n --argjson ceiling "$ceiling" --argjson sqlite "$R_SQLITE" --argjson overlo
     --argjson procs "$PROCS" --arg host "$(uname -nr)" --argjson cores "$(nproc)" \
     --arg build "$IOT_BUILD" --argjson bytes "$(jq -s '.[0].bytes' "$IOT_WORK"/load-1-0.json)" \
     '{messages: $messages, devices: $devices, load_processes: $procs, message_bytes: $bytes,
-      qos: 1, rows_per_message: 4, cores: $cores, host: $host, build: $build,
+      qos: 1, metrics_per_message: 3, cores: $cores, host: $host, build: $build,
       ceiling: $ceiling, sqlite: $sqlite, overload: $overload, postgres: $postgres}' >"$OUT"
 
 printf '\n%-10s %10s %7s %10s %10s %9s %9s\n' phase msg/s ratio us/msg peakRSS_MB receipts msgs/tx
