@@ -10,7 +10,6 @@
 #include "iot/log.h"
 #include "iot/mem.h"
 #include "sdb.h"
-#include "sdb_internal.h"
 
 enum stmt_id {
     Q_INSERT,
@@ -138,21 +137,9 @@ void cmd_store_close(struct cmd_store *s)
     iot_free(s);
 }
 
-/* SQLite reports a writer lock held past the busy timeout as SQLITE_BUSY (or SQLITE_LOCKED) on
- * BEGIN IMMEDIATE; the API answers that with 503 + Retry-After rather than 500. sdb.h has no
- * accessor for the connection's last error, so this peeks at its handle (sdb_internal.h). */
-static bool sqlite_busy(struct cmd_store *s)
-{
-    if (sdb_is_pg(s->db) || !s->db->sq)
-        return false;
-    int e = sqlite3_errcode(s->db->sq) & 0xff;
-    return e == SQLITE_BUSY || e == SQLITE_LOCKED;
-}
-
 enum iot_err cmd_store_begin(struct cmd_store *s)
 {
-    enum iot_err rc = sdb_begin(s->db);
-    return rc == IOT_ERR_IO && sqlite_busy(s) ? IOT_ERR_TIMEOUT : rc;
+    return sdb_begin(s->db); /* IOT_ERR_TIMEOUT: locked (the API answers 503) */
 }
 
 enum iot_err cmd_store_commit(struct cmd_store *s) { return sdb_commit(s->db); }

@@ -13,13 +13,17 @@
 #include "iot/mem.h"
 #include "sdb_internal.h"
 
-#define BUSY_TIMEOUT_MS 5000
+/* A writer waits at most this long for another connection's write lock (the ingest worker's
+ * transactions take milliseconds; an operator's sqlite3 shell may hold it for good). It runs on the
+ * HTTP thread: past it the API answers 503 + Retry-After instead of holding every request. */
+#define WRITE_BUSY_TIMEOUT_MS 1000
+#define READ_BUSY_TIMEOUT_MS 5000
 
 static enum iot_err sq_open(struct sdb *d, const char *path, bool read_only)
 {
     int rc = sqlite3_open_v2(path, &d->sq, SQLITE_OPEN_READWRITE, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_busy_timeout(d->sq, BUSY_TIMEOUT_MS);
+        rc = sqlite3_busy_timeout(d->sq, read_only ? READ_BUSY_TIMEOUT_MS : WRITE_BUSY_TIMEOUT_MS);
     /* synchronous is per connection (FIELD-NOTES.md): NORMAL like the ingest connection. */
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(d->sq, read_only ? "PRAGMA query_only=1" : "PRAGMA synchronous=NORMAL",
@@ -110,6 +114,11 @@ enum iot_err sdb_begin(struct sdb *d)
 {
     enum iot_err rc = exec_plain(d, d->pg ? "BEGIN" : "BEGIN IMMEDIATE");
     d->in_tx = rc == IOT_OK;
+    if (rc == IOT_ERR_IO && !d->pg) {
+        int e = sqlite3_errcode(d->sq) & 0xff;
+        if (e == SQLITE_BUSY || e == SQLITE_LOCKED)
+            rc = IOT_ERR_TIMEOUT; /* another writer holds the lock past the busy timeout */
+    }
     return rc;
 }
 

@@ -40,7 +40,8 @@ void sdb_close(struct sdb *d);
 /** @brief True for PostgreSQL. */
 bool sdb_is_pg(const struct sdb *d);
 
-/** @return IOT_OK, IOT_ERR_IO (logged); SQLite: BEGIN IMMEDIATE */
+/** @return IOT_OK, IOT_ERR_TIMEOUT (SQLite: another connection held the write lock past the busy
+ *  timeout), IOT_ERR_IO (logged); SQLite: BEGIN IMMEDIATE */
 enum iot_err sdb_begin(struct sdb *d);
 /** @return IOT_OK, IOT_ERR_IO (rolled back) */
 enum iot_err sdb_commit(struct sdb *d);
