@@ -13,16 +13,13 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/ecp.h>
-#include <mbedtls/entropy.h>
-#include <mbedtls/pk.h>
 
 #include "commands.h"
 #include "iot/log.h"
 #include "ingest/store.h"
 #include "iot/plat_clock.h"
 #include "store_fx.h"
+#include "test_keys.h"
 #include "webhooks.h"
 
 struct fx {
@@ -35,37 +32,6 @@ struct fx {
     char seen[64][64]; /* "cid state" of listener calls */
     size_t n_seen;
 };
-
-static void write_file(const char *path, const unsigned char *buf)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs((const char *)buf, f);
-    fclose(f);
-}
-
-static void make_keypair(const char *key, const char *pub)
-{
-    mbedtls_pk_context pk;
-    mbedtls_entropy_context e;
-    mbedtls_ctr_drbg_context d;
-    mbedtls_pk_init(&pk);
-    mbedtls_entropy_init(&e);
-    mbedtls_ctr_drbg_init(&d);
-    assert_int_equal(mbedtls_ctr_drbg_seed(&d, mbedtls_entropy_func, &e, NULL, 0), 0);
-    assert_int_equal(mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), 0);
-    assert_int_equal(mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk),
-                                         mbedtls_ctr_drbg_random, &d),
-                     0);
-    unsigned char buf[1024];
-    assert_int_equal(mbedtls_pk_write_key_pem(&pk, buf, sizeof buf), 0);
-    write_file(key, buf);
-    assert_int_equal(mbedtls_pk_write_pubkey_pem(&pk, buf, sizeof buf), 0);
-    write_file(pub, buf);
-    mbedtls_pk_free(&pk);
-    mbedtls_ctr_drbg_free(&d);
-    mbedtls_entropy_free(&e);
-}
 
 static void on_change(void *ctx, const char *cid, const char *dev, enum cmd_state st, int64_t at)
 {
@@ -83,7 +49,7 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->key, sizeof f->key, "%s/cmd-sign.key", f->dir);
     snprintf(f->pub, sizeof f->pub, "%s/cmd-sign.pub", f->dir);
-    make_keypair(f->key, f->pub);
+    test_keys_write_pair(f->key, f->pub);
     cloud_config_defaults(&f->cfg);
     snprintf(f->cfg.commands.signing_key_file, sizeof f->cfg.commands.signing_key_file, "%s",
              f->key);
