@@ -812,6 +812,14 @@ enum iot_err agent_create(const struct agent_config *cfg, const struct agent_dep
         goto fail;
     if ((rc = agent_store_open(cfg, &a->store)) != IOT_OK)
         goto fail;
+    /* After a crash the state resumes at its reserved high-water mark: the seqs between the last
+     * one stored and it were never used. Told to the cloud as dropped, they are no false gap. */
+    uint64_t skipped = agent_store_resume_at(&a->store, a->state.next_seq, a->state.block);
+    if (skipped)
+        IOT_LOG(IOT_LOG_WARN,
+                "seqs %" PRIu64 "..%" PRIu64 " were reserved but never used (the last run stopped "
+                "without saving its state): reported as dropped, so the cloud does not wait for them",
+                a->state.next_seq - skipped, a->state.next_seq - 1);
     agent_receipts_init(&a->rcpt, cfg->store.resend_after_ms);
     rc = IOT_ERR_NOMEM;
     a->n_out_cap = cfg->inflight + AGENT_PRESENCE_SLOTS;

@@ -58,6 +58,13 @@ struct agent_store_ops {
     size_t (*dropped)(void *ctx, struct agent_seq_range *out, size_t cap);
     /** The ranges with last <= @p upto have reached the cloud: forget them. */
     void (*dropped_reported)(void *ctx, uint64_t upto);
+    /** The next append will be @p next_seq (the agent's state after a restart). Seqs between the
+     *  highest one this store ever held or saw acknowledged and @p next_seq were reserved by a run
+     *  that stopped without saving its state, and never used: when there are at most @p max_gap of
+     *  them, they join the dropped ranges (reported like dropped samples, not counted as dropped
+     *  records), so the cloud does not wait for them as missing. A store that keeps nothing across
+     *  restarts does nothing. @return how many seqs were added */
+    uint64_t (*resume_at)(void *ctx, uint64_t next_seq, uint64_t max_gap);
     /** Records appended from now on form the live lane (see the file comment). */
     void (*live_mark)(void *ctx);
     /** Like peek(), over the live lane; *n = 0 when there is no live lane. @return IOT_OK */
@@ -109,6 +116,11 @@ static inline size_t agent_store_dropped(struct agent_store *s, struct agent_seq
 static inline void agent_store_dropped_reported(struct agent_store *s, uint64_t upto)
 {
     s->ops->dropped_reported(s->ctx, upto);
+}
+static inline uint64_t agent_store_resume_at(struct agent_store *s, uint64_t next_seq,
+                                             uint64_t max_gap)
+{
+    return s->ops->resume_at(s->ctx, next_seq, max_gap);
 }
 static inline void agent_store_live_mark(struct agent_store *s) { s->ops->live_mark(s->ctx); }
 static inline enum iot_err agent_store_peek_live(struct agent_store *s, struct agent_store_rec *out,

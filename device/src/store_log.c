@@ -525,6 +525,20 @@ static void log_dropped_reported(void *ctx, uint64_t upto)
     }
 }
 
+static uint64_t log_resume_at(void *ctx, uint64_t next_seq, uint64_t max_gap)
+{
+    struct store_log *s = ctx;
+    uint64_t high = s->last_seq > s->acked_upto ? s->last_seq : s->acked_upto;
+    if (s->n_ack && s->ack[s->n_ack - 1].last > high)
+        high = s->ack[s->n_ack - 1].last;
+    if (next_seq <= high + 1 || next_seq - (high + 1) > max_gap)
+        return 0;
+    uint64_t counted = s->dropped_total;
+    sl__note_dropped(s, high + 1, next_seq - 1, next_seq);
+    s->dropped_total = counted; /* never appended: not records lost for space */
+    return next_seq - 1 - high;
+}
+
 static enum iot_err log_tick(void *ctx, uint64_t now, uint64_t *next_ms)
 {
     struct store_log *s = ctx;
@@ -595,6 +609,7 @@ static const struct agent_store_ops log_ops = {
     .stats = log_stats,
     .dropped = log_dropped,
     .dropped_reported = log_dropped_reported,
+    .resume_at = log_resume_at,
     .live_mark = log_live_mark,
     .peek_live = log_peek_live,
     .tick = log_tick,

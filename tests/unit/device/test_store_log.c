@@ -328,6 +328,38 @@ static void test_store_log_full_drops_oldest_and_reports(void **state)
     env_free(e);
 }
 
+/* A run that had reserved seqs up to 1000 (the agent's state says: next seq 1001) appended 1..10
+ * and was killed. Resuming at 1001 reports 11..1000 as dropped, without counting them as records
+ * dropped for space; the range is persisted and forgotten once a later seq is acknowledged. No gap,
+ * or one wider than the reservation block, adds nothing. */
+static void test_store_log_resume_reports_unused_reserved_seqs(void **state)
+{
+    (void)state;
+    struct env *e = env_new(1u << 20);
+    append_range(e, 1, 10);
+    assert_int_equal(agent_store_ack(&e->s, 1, 5), IOT_OK);
+    crash_reopen(e, 1u << 20);
+    assert_int_equal(agent_store_resume_at(&e->s, 11, 1000), 0);   /* a clean stop: no gap */
+    assert_int_equal(agent_store_resume_at(&e->s, 5000, 1000), 0); /* more than one block */
+    assert_int_equal(agent_store_resume_at(&e->s, 1001, 1000), 990);
+    struct agent_seq_range r[AGENT_STORE_MAX_DROPPED_RANGES];
+    assert_int_equal(agent_store_dropped(&e->s, r, AGENT_STORE_MAX_DROPPED_RANGES), 1);
+    assert_int_equal(r[0].first, 11);
+    assert_int_equal(r[0].last, 1000);
+    assert_int_equal(stats(e).dropped_total, 0);
+    assert_int_equal(stats(e).count, 10); /* the 10 held samples still go */
+    uint64_t next;
+    assert_int_equal(agent_store_tick(&e->s, 10000, &next), IOT_OK);
+    reopen(e, 1u << 20);
+    assert_int_equal(agent_store_dropped(&e->s, r, AGENT_STORE_MAX_DROPPED_RANGES), 1);
+    assert_int_equal(agent_store_resume_at(&e->s, 1001, 1000), 0); /* already told */
+    uint8_t b[8] = {0};
+    assert_int_equal(agent_store_append(&e->s, 1001, b, 8), IOT_OK);
+    assert_int_equal(agent_store_ack(&e->s, 1001, 1001), IOT_OK);
+    assert_int_equal(agent_store_dropped(&e->s, r, AGENT_STORE_MAX_DROPPED_RANGES), 0);
+    env_free(e);
+}
+
 static void test_store_log_live_lane_beside_backlog(void **state)
 {
     (void)state;
@@ -435,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_store_log_torn_tail_keeps_intact_records),
         cmocka_unit_test(test_store_log_corrupt_byte_loses_one_record),
         cmocka_unit_test(test_store_log_full_drops_oldest_and_reports),
+        cmocka_unit_test(test_store_log_resume_reports_unused_reserved_seqs),
         cmocka_unit_test(test_store_log_live_lane_beside_backlog),
         cmocka_unit_test(test_store_log_requeue_resends_in_order),
         cmocka_unit_test(test_store_log_100k_round_trip),
