@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "iot/log.h"
+#include "iot/plat_net.h"
 #include "iot/mem.h"
 #include "iot/plat_clock.h"
 #include "iot/plat_event.h"
@@ -167,6 +168,11 @@ static void on_connect_ok(void *context, MQTTAsync_successData5 *r)
     IOT_LOG(IOT_LOG_INFO, "connected to %s as client id %s (MQTT %d, session %s)", m->uri,
             m->cfg.client_id, r->alt.connect.MQTTVersion,
             r->alt.connect.sessionPresent ? "resumed" : "new");
+    /* Paho leaves Nagle on: a command publish or a receipt would wait for the broker's delayed
+     * ACK of our previous PUBACK (plat_net.h). */
+    if (plat_tcp_nodelay_to(m->cfg.host, m->cfg.port) == 0)
+        IOT_LOG(IOT_LOG_DEBUG, "no socket to %s:%u found for TCP_NODELAY", m->cfg.host,
+                (unsigned)m->cfg.port);
     if (stopped)
         return;
     subscribe_all(m);

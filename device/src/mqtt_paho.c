@@ -11,6 +11,7 @@
 #include "iot/log.h"
 #include "iot/mem.h"
 #include "iot/plat_event.h"
+#include "iot/plat_net.h"
 
 #define AGENT_URI_MAX 300
 
@@ -31,6 +32,8 @@ struct paho {
     MQTTAsync client;
     char uri[AGENT_URI_MAX];
     char client_id[160];
+    char host[AGENT_URI_MAX]; /* the broker, to find Paho's socket (plat_tcp_nodelay_to) */
+    unsigned port;
     struct plat_event *wake;
     struct plat_mutex *mu;       /* guards everything below */
     struct ev_node *head, *tail;
@@ -84,8 +87,12 @@ static int describe(struct paho *p, int code, enum MQTTReasonCodes rc, const cha
 static void on_connect_ok(void *ctx, MQTTAsync_successData5 *r)
 {
     (void)r;
+    struct paho *p = ctx;
+    /* Paho leaves Nagle on: a command's result would wait for the broker's delayed ACK. */
+    if (plat_tcp_nodelay_to(p->host, p->port) == 0)
+        IOT_LOG(IOT_LOG_DEBUG, "no socket to %s:%u found for TCP_NODELAY", p->host, p->port);
     struct agent_mqtt_event ev = {.kind = AGENT_MQTT_EV_CONNECTED};
-    push_event(ctx, &ev);
+    push_event(p, &ev);
 }
 
 static void on_connect_fail(void *ctx, MQTTAsync_failureData5 *r)
@@ -262,6 +269,8 @@ static enum iot_err ensure_client(struct paho *p, const struct agent_mqtt_opts *
     }
     snprintf(p->uri, sizeof p->uri, "%s", uri);
     snprintf(p->client_id, sizeof p->client_id, "%s", o->client_id);
+    snprintf(p->host, sizeof p->host, "%s", o->host);
+    p->port = o->port;
     return IOT_OK;
 }
 

@@ -411,6 +411,7 @@ static void test_pki_broker_conf_contents(void **state)
                                        "\nmax_queued_messages 1000000\n",
                                        "\nmax_queued_bytes 536870912\n",
                                        "\nmax_inflight_messages 100\n",
+                                       "\nset_tcp_nodelay true\n",
                                        "\nmax_packet_size 1048576\n",
                                        "\nlog_dest stderr\n",
                                        "\ntls_version tlsv1.2\n"};
