@@ -170,7 +170,7 @@ static void on_connect_ok(void *context, MQTTAsync_successData5 *r)
             r->alt.connect.sessionPresent ? "resumed" : "new");
     /* Paho leaves Nagle on: a command publish or a receipt would wait for the broker's delayed
      * ACK of our previous PUBACK (plat_net.h). */
-    if (plat_tcp_nodelay_to(m->cfg.host, m->cfg.port) == 0)
+    if (plat_tcp_nodelay_to(m->cfg.host, m->cfg.port, 1) == 0)
         IOT_LOG(IOT_LOG_DEBUG, "no socket to %s:%u found for TCP_NODELAY", m->cfg.host,
                 (unsigned)m->cfg.port);
     if (stopped)

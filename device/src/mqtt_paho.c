@@ -89,7 +89,7 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData5 *r)
     (void)r;
     struct paho *p = ctx;
     /* Paho leaves Nagle on: a command's result would wait for the broker's delayed ACK. */
-    if (plat_tcp_nodelay_to(p->host, p->port) == 0)
+    if (plat_tcp_nodelay_to(p->host, p->port, 1) == 0)
         IOT_LOG(IOT_LOG_DEBUG, "no socket to %s:%u found for TCP_NODELAY", p->host, p->port);
     struct agent_mqtt_event ev = {.kind = AGENT_MQTT_EV_CONNECTED};
     push_event(p, &ev);

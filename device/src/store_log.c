@@ -531,6 +531,8 @@ static uint64_t log_resume_at(void *ctx, uint64_t next_seq, uint64_t max_gap)
     uint64_t high = s->last_seq > s->acked_upto ? s->last_seq : s->acked_upto;
     if (s->n_ack && s->ack[s->n_ack - 1].last > high)
         high = s->ack[s->n_ack - 1].last;
+    if (s->n_dropped && s->dropped[s->n_dropped - 1].last > high)
+        high = s->dropped[s->n_dropped - 1].last; /* told already (an earlier start) */
     if (next_seq <= high + 1 || next_seq - (high + 1) > max_gap)
         return 0;
     uint64_t counted = s->dropped_total;

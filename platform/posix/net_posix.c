@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "iot/mem.h"
+
 static bool same_peer(const struct sockaddr_storage *peer, const struct addrinfo *list)
 {
     for (const struct addrinfo *a = list; a; a = a->ai_next) {
@@ -33,7 +35,13 @@ static bool same_peer(const struct sockaddr_storage *peer, const struct addrinfo
     return false;
 }
 
-unsigned plat_tcp_nodelay_to(const char *host, unsigned port)
+static int cmp_desc(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x < y) - (x > y);
+}
+
+unsigned plat_tcp_nodelay_to(const char *host, unsigned port, unsigned limit)
 {
     if (!host || !*host || port == 0 || port > 65535)
         return 0;
@@ -46,7 +54,9 @@ unsigned plat_tcp_nodelay_to(const char *host, unsigned port)
     struct addrinfo *list = NULL;
     if (getaddrinfo(host, service, &hints, &list) != 0)
         return 0;
-    unsigned n = 0;
+    /* The descriptor numbers first (getdents is cheap), then the sockets highest first. */
+    int *fds = NULL;
+    size_t n_fds = 0, cap = 0;
     DIR *d = opendir("/proc/self/fd");
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {
@@ -54,19 +64,35 @@ unsigned plat_tcp_nodelay_to(const char *host, unsigned port)
         long fd = strtol(e->d_name, &end, 10);
         if (*end || end == e->d_name || fd < 0 || fd == dirfd(d))
             continue;
-        int type = 0;
-        socklen_t tl = sizeof type;
-        struct sockaddr_storage peer;
-        socklen_t pl = sizeof peer;
-        if (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
-            getpeername((int)fd, (struct sockaddr *)&peer, &pl) != 0 || !same_peer(&peer, list))
-            continue;
-        int one = 1;
-        if (setsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0)
-            n++;
+        if (n_fds == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            int *nf = iot_realloc(fds, nc * sizeof *nf);
+            if (!nf)
+                break;
+            fds = nf;
+            cap = nc;
+        }
+        fds[n_fds++] = (int)fd;
     }
     if (d)
         closedir(d);
+    if (n_fds)
+        qsort(fds, n_fds, sizeof *fds, cmp_desc);
+    unsigned n = 0;
+    for (size_t i = 0; i < n_fds && (limit == 0 || n < limit); i++) {
+        int on = 0;
+        socklen_t ol = sizeof on;
+        struct sockaddr_storage peer;
+        socklen_t pl = sizeof peer;
+        /* not a TCP socket (the call fails), or already set: skip before any other syscall */
+        if (getsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &on, &ol) != 0 || on ||
+            getpeername(fds[i], (struct sockaddr *)&peer, &pl) != 0 || !same_peer(&peer, list))
+            continue;
+        int one = 1;
+        if (setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0)
+            n++;
+    }
+    iot_free(fds);
     freeaddrinfo(list);
     return n;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* plat_tcp_nodelay_to: Nagle is switched off on exactly the connections to the given peer (both
- * loopback connections to one listener), not on a connection to another port or on a listener. */
+ * loopback connections to one listener), not on a connection to another port or on a listener;
+ * with a limit of 1, only on the newest (highest descriptor) connection that lacks it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -59,18 +60,22 @@ static void test_nodelay_only_on_connections_to_the_peer(void **state)
     unsigned p1, p2;
     int l1 = listener(&p1), l2 = listener(&p2);
     int a = client(p1), b = client(p1), other = client(p2);
+    assert_true(b > a);
     assert_int_equal(nodelay(a), 0);
-    assert_int_equal(plat_tcp_nodelay_to("127.0.0.1", p1), 2);
-    assert_int_equal(nodelay(a), 1);
+    assert_int_equal(plat_tcp_nodelay_to("127.0.0.1", p1, 1), 1); /* the newest: b */
     assert_int_equal(nodelay(b), 1);
+    assert_int_equal(nodelay(a), 0);
+    assert_int_equal(plat_tcp_nodelay_to("127.0.0.1", p1, 1), 1); /* then a */
+    assert_int_equal(nodelay(a), 1);
+    assert_int_equal(plat_tcp_nodelay_to("127.0.0.1", p1, 0), 0); /* both set already */
     assert_int_equal(nodelay(other), 0);
     assert_int_equal(nodelay(l1), 0);
-    /* a name resolves too; again is harmless */
-    assert_int_equal(plat_tcp_nodelay_to("localhost", p2), 1);
+    /* a name resolves too; no limit */
+    assert_int_equal(plat_tcp_nodelay_to("localhost", p2, 0), 1);
     assert_int_equal(nodelay(other), 1);
-    assert_int_equal(plat_tcp_nodelay_to("127.0.0.1", 1), 0);
-    assert_int_equal(plat_tcp_nodelay_to("no-such-host.invalid", p1), 0);
-    assert_int_equal(plat_tcp_nodelay_to(NULL, p1), 0);
+    assert_int_equal(plat_tcp_nodelay_to("127.0.0.1", 1, 0), 0);
+    assert_int_equal(plat_tcp_nodelay_to("no-such-host.invalid", p1, 0), 0);
+    assert_int_equal(plat_tcp_nodelay_to(NULL, p1, 0), 0);
     close(a);
     close(b);
     close(other);
