@@ -351,17 +351,21 @@ static void on_connected(struct agent *a, uint64_t now)
     agent_store_stats(&a->store, &ss);
     IOT_LOG(IOT_LOG_INFO, "connected to %s:%u as %s (connection %" PRIu64 ", backlog %" PRIu64 ")",
             a->cfg.host, (unsigned)a->cfg.port, a->cfg.client_id, a->connection, ss.count);
-    enum iot_err rc = publish_presence(a, AGENT_PRESENCE_BIRTH, NULL);
-    if (rc != IOT_OK)
-        IOT_LOG(IOT_LOG_WARN, "cannot publish the online presence: %s", iot_err_str(rc));
+    /* The session is clean on every connect: subscribe first, then say "online". The cloud sends
+     * queued (and re-sends unanswered) commands when it sees the online presence, and the broker
+     * handles one connection's packets in order, so by then the subscriptions are in place;
+     * announced first, a command published at once could reach the broker before the SUBSCRIBE
+     * and be lost (seen: a re-sent command never arrived and the test waited 30 s for it). */
     agent_ctl_on_connected(a->ctl); /* subscribes commands and state/desired */
+    enum iot_err rc;
     if (a->cfg.store.ack == AGENT_ACK_RECEIPT &&
         (rc = agent_mqtt_subscribe(&a->mqtt, a->topic_receipts, 1)) != IOT_OK)
         IOT_LOG(IOT_LOG_WARN, "cannot subscribe to %s (%s): samples go again every %u ms",
                 a->topic_receipts, iot_err_str(rc), a->cfg.store.resend_after_ms);
+    rc = publish_presence(a, AGENT_PRESENCE_BIRTH, NULL);
+    if (rc != IOT_OK)
+        IOT_LOG(IOT_LOG_WARN, "cannot publish the online presence: %s", iot_err_str(rc));
     agent_store_live_mark(&a->store); /* what waits now is backlog; newer samples are live */
-    /* Subscriptions (commands, receipts, state/desired) arrive with a later issue; they go here,
-     * since the session is clean on every connect. */
     pump(a, now);
 }
 
