@@ -115,7 +115,9 @@ static enum iot_err receipt_add(struct receipt_buf *rb, const Iot__V1__Telemetry
             add_seq(rb, first, rb->seqs[i]);
     }
     struct receipt_item *it = &rb->items[rb->n++];
-    snprintf(it->device_id, sizeof it->device_id, "%s", b->device_id);
+    size_t idn = strnlen(b->device_id, IOT_DEVICE_ID_MAX); /* validated: at most that long */
+    memcpy(it->device_id, b->device_id, idn);
+    it->device_id[idn] = '\0';
     it->epoch = b->epoch;
     it->first_range = first;
     it->n_ranges = rb->n_ranges - first;
@@ -221,14 +223,14 @@ static void ev_buf_free(struct ev_buf *eb)
 }
 
 /* @p tres: this message's telemetry outcome, filled by the commit at the latest (store.h). */
-static enum iot_err handle_one(struct ingest_store *store, const struct ingest_msg *msg,
-                               size_t index, struct ingest_telemetry_result *tres,
+static enum iot_err handle_one(struct ingest_store *store, struct iot_pb_arena *arena,
+                               const struct ingest_msg *msg, size_t index, struct ingest_telemetry_result *tres,
                                struct batch_delta *d, struct receipt_buf *rb, struct ev_buf *eb)
 {
     struct ingest_decoded dec;
     struct ingest_reject rej;
-    enum iot_err rc =
-        ingest_message_decode(msg->topic, msg->payload, msg->len, msg->received_ms, &dec, &rej);
+    enum iot_err rc = ingest_message_decode_in(arena, msg->topic, msg->payload, msg->len,
+                                               msg->received_ms, &dec, &rej);
     if (rc == IOT_ERR_MALFORMED)
         return put_dead_letter(store, msg, &rej, d);
     if (rc != IOT_OK)
@@ -311,6 +313,8 @@ enum iot_err ingest__process_batch_ev(struct ingest_store *store, struct ingest_
     memset(&d, 0, sizeof d);
     struct receipt_buf rb = {0};
     struct ev_buf eb = {0};
+    struct iot_pb_arena arena; /* the batch's decoded messages, kept until after its events */
+    iot_pb_arena_init(&arena);
     struct ingest_telemetry_result *tres = iot_calloc(n ? n : 1, sizeof *tres);
     if (!tres)
         return IOT_ERR_NOMEM;
@@ -320,7 +324,7 @@ enum iot_err ingest__process_batch_ev(struct ingest_store *store, struct ingest_
         return rc;
     }
     for (size_t i = 0; i < n && rc == IOT_OK; i++)
-        rc = handle_one(store, msgs[i], i, &tres[i], &d, hook ? &rb : NULL, ev_fn ? &eb : NULL);
+        rc = handle_one(store, &arena, msgs[i], i, &tres[i], &d, hook ? &rb : NULL, ev_fn ? &eb : NULL);
     if (rc == IOT_OK)
         rc = ingest_store_commit(store);
     else
@@ -349,6 +353,7 @@ enum iot_err ingest__process_batch_ev(struct ingest_store *store, struct ingest_
     }
     receipt_buf_free(&rb);
     ev_buf_free(&eb);
+    iot_pb_arena_release(&arena);
     iot_free(tres);
     return rc;
 }

@@ -5,9 +5,11 @@
 #include "receipts.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "devkey.h"
 #include "iot/codec.h"
 #include "iot/log.h"
 #include "iot/mem.h"
@@ -16,8 +18,7 @@
 #define EVICT_IDLE_MS (10u * 60u * 1000u)
 
 struct entry {
-    char device_id[IOT_DEVICE_ID_MAX + 1];
-    uint64_t epoch;
+    struct devkey key; /* first: indexed by devkey.h */
     struct ingest_seq_range *ranges; /* sorted, disjoint, non-adjacent */
     size_t n, cap;
     uint64_t last_sent_ms;
@@ -29,6 +30,8 @@ struct receipts {
     uint32_t interval_ms;
     struct entry *v;
     size_t n, cap;
+    struct devkey_index index; /* positions in v; rebuilt after evictions move entries */
+    bool index_stale;          /* a rebuild failed (out of memory): scan v instead */
     uint64_t now_hint_ms; /* last flush time, for eviction bookkeeping in add */
 };
 
@@ -50,16 +53,27 @@ void receipts_destroy(struct receipts *r)
     for (size_t i = 0; i < r->n; i++)
         iot_free(r->v[i].ranges);
     iot_free(r->v);
+    devkey_index_free(&r->index);
     pthread_mutex_destroy(&r->lock);
     iot_free(r);
 }
 
 static struct entry *find_or_add(struct receipts *r, const char *dev, uint64_t epoch)
 {
-    for (size_t i = 0; i < r->n; i++) {
-        if (r->v[i].epoch == epoch && strcmp(r->v[i].device_id, dev) == 0)
-            return &r->v[i];
+    size_t pos = r->n, slot = 0;
+    bool indexed = !r->index_stale ||
+                   devkey_index_rebuild(&r->index, r->v, sizeof *r->v, r->n) == IOT_OK;
+    r->index_stale = !indexed;
+    if (indexed &&
+        devkey_index_find(&r->index, r->v, sizeof *r->v, r->n, dev, epoch, &pos, &slot) != IOT_OK)
+        return NULL;
+    if (!indexed) {
+        for (pos = 0; pos < r->n; pos++)
+            if (r->v[pos].key.epoch == epoch && strcmp(r->v[pos].key.device_id, dev) == 0)
+                break;
     }
+    if (pos < r->n)
+        return &r->v[pos];
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 16;
         struct entry *nv = iot_realloc(r->v, cap * sizeof *nv);
@@ -68,10 +82,12 @@ static struct entry *find_or_add(struct receipts *r, const char *dev, uint64_t e
         r->v = nv;
         r->cap = cap;
     }
-    struct entry *e = &r->v[r->n++];
+    struct entry *e = &r->v[r->n];
     memset(e, 0, sizeof *e);
-    snprintf(e->device_id, sizeof e->device_id, "%s", dev);
-    e->epoch = epoch;
+    devkey_set(&e->key, dev, epoch);
+    if (indexed)
+        devkey_index_insert(&r->index, slot, r->n);
+    r->n++;
     return e;
 }
 
@@ -123,7 +139,7 @@ void receipts_add(struct receipts *r, const struct ingest_receipt *rc, size_t n)
         }
         for (size_t k = 0; k < rc[i].n_ranges; k++) {
             if (merge(e, rc[i].ranges[k].first, rc[i].ranges[k].last) != IOT_OK)
-                IOT_LOG(IOT_LOG_WARN, "out of memory: receipt range of %s dropped", e->device_id);
+                IOT_LOG(IOT_LOG_WARN, "out of memory: receipt range of %s dropped", e->key.device_id);
         }
         e->last_used_ms = r->now_hint_ms;
     }
@@ -142,8 +158,8 @@ static size_t encode(const struct entry *e, size_t n, uint8_t *buf, size_t cap)
         rp[i] = &rs[i];
     }
     Iot__V1__Receipt msg = IOT__V1__RECEIPT__INIT;
-    msg.epoch = e->epoch;
-    msg.device_id = (char *)e->device_id;
+    msg.epoch = e->key.epoch;
+    msg.device_id = (char *)e->key.device_id;
     msg.n_ranges = n;
     msg.ranges = rp;
     size_t len = iot__v1__receipt__get_packed_size(&msg);
@@ -165,10 +181,10 @@ struct outgoing {
 static void put_back(struct receipts *r, const struct outgoing *o)
 {
     pthread_mutex_lock(&r->lock);
-    struct entry *e = find_or_add(r, o->e.device_id, o->e.epoch);
+    struct entry *e = find_or_add(r, o->e.key.device_id, o->e.key.epoch);
     for (size_t k = 0; e && k < o->e.n; k++) {
         if (merge(e, o->rs[k].first, o->rs[k].last) != IOT_OK)
-            IOT_LOG(IOT_LOG_WARN, "out of memory: receipt range of %s dropped", e->device_id);
+            IOT_LOG(IOT_LOG_WARN, "out of memory: receipt range of %s dropped", e->key.device_id);
     }
     if (e)
         e->last_sent_ms = o->prev_sent_ms;
@@ -194,6 +210,7 @@ size_t receipts_flush(struct receipts *r, uint64_t now_ms, receipts_send_fn send
         more = false;
         pthread_mutex_lock(&r->lock);
         r->now_hint_ms = now_ms;
+        size_t evicted = 0;
         while (i < r->n) {
             struct entry *e = &r->v[i];
             if (e->n == 0) {
@@ -201,6 +218,7 @@ size_t receipts_flush(struct receipts *r, uint64_t now_ms, receipts_send_fn send
                     now_ms - e->last_sent_ms > EVICT_IDLE_MS) {
                     iot_free(e->ranges);
                     r->v[i] = r->v[--r->n];
+                    evicted++;
                     continue;
                 }
                 i++;
@@ -216,8 +234,7 @@ size_t receipts_flush(struct receipts *r, uint64_t now_ms, receipts_send_fn send
             }
             struct outgoing *o = &out[n_out++];
             size_t k = e->n < RECEIPTS_MAX_RANGES ? e->n : RECEIPTS_MAX_RANGES;
-            memcpy(o->e.device_id, e->device_id, sizeof o->e.device_id);
-            o->e.epoch = e->epoch;
+            o->e.key = e->key;
             o->e.n = k;
             memcpy(o->rs, e->ranges, k * sizeof *o->rs);
             o->prev_sent_ms = e->last_sent_ms;
@@ -227,13 +244,16 @@ size_t receipts_flush(struct receipts *r, uint64_t now_ms, receipts_send_fn send
             e->last_used_ms = now_ms;
             i++;
         }
+        if (evicted) /* entries moved: positions changed */
+            r->index_stale =
+                devkey_index_rebuild(&r->index, r->v, sizeof *r->v, r->n) != IOT_OK;
         pthread_mutex_unlock(&r->lock);
         for (size_t j = 0; j < n_out; j++) {
             struct outgoing *o = &out[j];
             o->e.ranges = o->rs;
             size_t len = encode(&o->e, o->e.n, buf, sizeof buf);
             if (len == 0 ||
-                iot_topic_format(topic, sizeof topic, IOT_TOPIC_RECEIPTS, o->e.device_id) != IOT_OK ||
+                iot_topic_format(topic, sizeof topic, IOT_TOPIC_RECEIPTS, o->e.key.device_id) != IOT_OK ||
                 send(ctx, topic, buf, len) != IOT_OK) {
                 put_back(r, o); /* stays pending; the next flush tries again */
                 continue;

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -65,12 +66,54 @@ static bool put_raw(struct sample_json *o, const char *s, size_t n)
     return true;
 }
 
-/* Shortest of %.15g and %.17g that reads back exactly (21.5 stays "21.5", not 21.500000000000000). */
+/* Fixed-point fast path: the fewest decimals d (0..9) such that the integer r = |v| * 10^d, read
+ * back as r / 10^d, is exactly v. Both are exact doubles (r < 2^53), so the correctly rounded
+ * division equals what a JSON reader's strtod makes of the decimal text: the text reads back
+ * exactly. Sensor values (21.5, 0.1, 1013.25, 7) take this path at a few dozen instructions;
+ * snprintf("%.15g") plus the strtod check cost ~4,000 per value, a quarter of the ingest worker's
+ * time per message (callgrind). Returns the length written to @p out, or 0 for "not found". */
+static size_t fixed_point(double v, char out[32])
+{
+    static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    double a = fabs(v);
+    for (unsigned d = 0; d < sizeof p10 / sizeof p10[0]; d++) {
+        double scaled = a * p10[d];
+        if (scaled >= 9007199254740992.0) /* 2^53: no longer an exact integer */
+            return 0;
+        uint64_t r = (uint64_t)(scaled + 0.5);
+        if ((double)r / p10[d] != a)
+            continue;
+        char digits[24];
+        unsigned nd = 0;
+        do {
+            digits[nd++] = (char)('0' + r % 10);
+            r /= 10;
+        } while (r);
+        while (nd <= d) /* at least one digit before the point */
+            digits[nd++] = '0';
+        size_t n = 0;
+        if (signbit(v))
+            out[n++] = '-';
+        for (unsigned i = nd; i-- > 0;) {
+            out[n++] = digits[i];
+            if (i == d && d)
+                out[n++] = '.';
+        }
+        return n;
+    }
+    return 0;
+}
+
+/* Fixed-point when short, else the shortest of %.15g and %.17g that reads back exactly (21.5 stays
+ * "21.5", not 21.500000000000000). */
 static bool put_double(struct sample_json *o, double v)
 {
     if (!isfinite(v))
         return put_raw(o, "null", 4);
     char tmp[32];
+    size_t fast = fixed_point(v, tmp);
+    if (fast)
+        return put_raw(o, tmp, fast);
     int n = snprintf(tmp, sizeof tmp, "%.15g", v);
     if (strtod(tmp, NULL) != v)
         n = snprintf(tmp, sizeof tmp, "%.17g", v);

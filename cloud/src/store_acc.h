@@ -7,12 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devkey.h"
 #include "iot/err.h"
-#include "iot/topic.h"
 
 struct store_acc_entry {
-    char device_id[IOT_DEVICE_ID_MAX + 1];
-    uint64_t epoch;
+    struct devkey key; /**< first: indexed by devkey.h */
     int64_t last_seen_ms; /**< latest receive time */
     uint64_t stored;      /**< samples new in this transaction */
     uint64_t min_seq, max_seq; /**< over every seq seen (new or already stored) */
@@ -21,8 +20,7 @@ struct store_acc_entry {
 struct store_acc {
     struct store_acc_entry *v; /* entries in insertion order */
     size_t n, cap;
-    uint32_t *slots; /* open addressing: index + 1 into v, 0 = free */
-    size_t n_slots;  /* power of two */
+    struct devkey_index index;
 };
 
 /**

@@ -203,7 +203,7 @@ static enum iot_err flush_acc(struct sqlite_store *s)
     for (size_t i = 0; i < s->acc.n; i++) {
         const struct store_acc_entry *e = &s->acc.v[i];
         sqlite3_stmt *st = s->st[ST_DEV_TELEMETRY];
-        sqlite3_bind_text(st, 1, e->device_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, e->key.device_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, e->last_seen_ms);
         sqlite3_bind_int64(st, 3, (sqlite3_int64)e->stored);
         enum iot_err rc = step_done(s, ST_DEV_TELEMETRY);
@@ -212,8 +212,8 @@ static enum iot_err flush_acc(struct sqlite_store *s)
         if (!e->stored)
             continue; /* only duplicates: already inside the summary */
         st = s->st[ST_SEQ_STATS];
-        sqlite3_bind_text(st, 1, e->device_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)e->epoch);
+        sqlite3_bind_text(st, 1, e->key.device_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)e->key.epoch);
         sqlite3_bind_int64(st, 3, (sqlite3_int64)e->min_seq);
         sqlite3_bind_int64(st, 4, (sqlite3_int64)e->max_seq);
         sqlite3_bind_int64(st, 5, (sqlite3_int64)e->stored);

@@ -232,9 +232,18 @@ enum iot_err ingest_message_decode(const char *topic, const uint8_t *payload, si
                                    int64_t received_ms, struct ingest_decoded *out,
                                    struct ingest_reject *rej)
 {
+    return ingest_message_decode_in(NULL, topic, payload, len, received_ms, out, rej);
+}
+
+enum iot_err ingest_message_decode_in(struct iot_pb_arena *arena, const char *topic,
+                                      const uint8_t *payload, size_t len, int64_t received_ms,
+                                      struct ingest_decoded *out, struct ingest_reject *rej)
+{
     if (!topic || (!payload && len) || !out || !rej)
         return IOT_ERR_INVAL;
     memset(out, 0, sizeof *out);
+    ProtobufCAllocator *alloc = arena ? &arena->alloc : iot_pb_allocator();
+    out->in_arena = arena != NULL;
     if (iot_topic_parse(topic, out->device_id, &out->kind) != IOT_OK ||
         (out->kind != IOT_TOPIC_TELEMETRY && out->kind != IOT_TOPIC_STATUS &&
          out->kind != IOT_TOPIC_RESPONSES && out->kind != IOT_TOPIC_REPORTED))
@@ -245,22 +254,22 @@ enum iot_err ingest_message_decode(const char *topic, const uint8_t *payload, si
 
     enum iot_err rc;
     if (out->kind == IOT_TOPIC_TELEMETRY) {
-        out->telemetry = iot__v1__telemetry_batch__unpack(iot_pb_allocator(), len, payload);
+        out->telemetry = iot__v1__telemetry_batch__unpack(alloc, len, payload);
         if (!out->telemetry)
             return reject(rej, INGEST_REASON_DECODE_FAILED, "not a TelemetryBatch (%zu bytes)", len);
         rc = ingest_validate_telemetry(out->telemetry, out->device_id, received_ms, rej);
     } else if (out->kind == IOT_TOPIC_STATUS) {
-        out->presence = iot__v1__presence__unpack(iot_pb_allocator(), len, payload);
+        out->presence = iot__v1__presence__unpack(alloc, len, payload);
         if (!out->presence)
             return reject(rej, INGEST_REASON_DECODE_FAILED, "not a Presence (%zu bytes)", len);
         rc = ingest_validate_presence(out->presence, out->device_id, rej);
     } else if (out->kind == IOT_TOPIC_RESPONSES) {
-        out->result = iot__v1__command_result__unpack(iot_pb_allocator(), len, payload);
+        out->result = iot__v1__command_result__unpack(alloc, len, payload);
         if (!out->result)
             return reject(rej, INGEST_REASON_DECODE_FAILED, "not a CommandResult (%zu bytes)", len);
         rc = ingest_validate_result(out->result, out->device_id, rej);
     } else {
-        out->reported = iot__v1__reported_state__unpack(iot_pb_allocator(), len, payload);
+        out->reported = iot__v1__reported_state__unpack(alloc, len, payload);
         if (!out->reported)
             return reject(rej, INGEST_REASON_DECODE_FAILED, "not a ReportedState (%zu bytes)", len);
         rc = ingest_validate_reported(out->reported, out->device_id, rej);
@@ -274,6 +283,13 @@ void ingest_decoded_free(struct ingest_decoded *d)
 {
     if (!d)
         return;
+    if (d->in_arena) { /* the arena's reset releases it */
+        d->telemetry = NULL;
+        d->presence = NULL;
+        d->result = NULL;
+        d->reported = NULL;
+        return;
+    }
     if (d->telemetry)
         iot__v1__telemetry_batch__free_unpacked(d->telemetry, iot_pb_allocator());
     if (d->presence)

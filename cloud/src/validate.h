@@ -3,6 +3,7 @@
  * rejection reason is unit-tested. Decoding is not validation (protobuf-c accepts much garbage). */
 #ifndef INGEST_VALIDATE_H
 #define INGEST_VALIDATE_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +62,7 @@ struct ingest_decoded {
     Iot__V1__Presence *presence;
     Iot__V1__CommandResult *result;     /**< devices/{id}/responses */
     Iot__V1__ReportedState *reported;   /**< devices/{id}/state/reported */
+    bool in_arena; /**< decoded into an arena: ingest_decoded_free() only forgets it */
 };
 
 /**
@@ -74,6 +76,14 @@ struct ingest_decoded {
 enum iot_err ingest_message_decode(const char *topic, const uint8_t *payload, size_t len,
                                    int64_t received_ms, struct ingest_decoded *out,
                                    struct ingest_reject *rej);
+
+/**
+ * @brief ingest_message_decode() into @p arena (NULL: the heap). What it decodes lives until the
+ * arena is reset; ingest_decoded_free() then only clears @p out.
+ */
+enum iot_err ingest_message_decode_in(struct iot_pb_arena *arena, const char *topic,
+                                      const uint8_t *payload, size_t len, int64_t received_ms,
+                                      struct ingest_decoded *out, struct ingest_reject *rej);
 
 /** @brief Free what ingest_message_decode() allocated (safe on a zeroed struct). */
 void ingest_decoded_free(struct ingest_decoded *d);

@@ -131,6 +131,81 @@ static void test_many_gaps_split_into_several_messages(void **state)
     receipts_destroy(r);
 }
 
+/* Thousands of devices (a smart-home simulation): each device's ranges stay its own, through an
+ * eviction of idle entries that moves the others in the table. */
+enum { MANY = 3000 };
+struct per_device {
+    unsigned receipts[MANY];
+    uint64_t first[MANY], last[MANY];
+    unsigned bad;
+};
+
+static enum iot_err count_per_device(void *ctx, const char *topic, const uint8_t *buf, size_t len)
+{
+    struct per_device *p = ctx;
+    unsigned d;
+    Iot__V1__Receipt *r = iot__v1__receipt__unpack(iot_pb_allocator(), len, buf);
+    assert_non_null(r);
+    char want[64];
+    if (sscanf(r->device_id, "dev-%u", &d) != 1 || d >= MANY || r->n_ranges != 1)
+        p->bad++;
+    else if (snprintf(want, sizeof want, "devices/%s/receipts", r->device_id) > 0 &&
+             strcmp(want, topic) != 0)
+        p->bad++;
+    else {
+        p->receipts[d]++;
+        p->first[d] = r->ranges[0]->first;
+        p->last[d] = r->ranges[0]->last;
+    }
+    iot__v1__receipt__free_unpacked(r, iot_pb_allocator());
+    return IOT_OK;
+}
+
+static void test_thousands_of_devices_and_eviction(void **state)
+{
+    (void)state;
+    static struct per_device p;
+    struct receipts *r;
+    const uint64_t hour = 3600 * 1000;
+    assert_int_equal(receipts_create(hour, &r), IOT_OK);
+    char id[32];
+    for (unsigned round = 0; round < 2; round++)
+        for (unsigned d = 0; d < MANY; d++) {
+            snprintf(id, sizeof id, "dev-%u", d);
+            add(r, id, 1, round + 1, round + 1); /* 1, then 2: merge into [1, 2] */
+        }
+    memset(&p, 0, sizeof p);
+    assert_int_equal(receipts_flush(r, 10, count_per_device, &p), MANY);
+    for (unsigned d = 0; d < MANY; d++) {
+        assert_int_equal(p.receipts[d], 1);
+        assert_int_equal(p.first[d], 1);
+        assert_int_equal(p.last[d], 2);
+    }
+    /* the odd devices send again (pending: the interval has not passed); the even ones stay idle
+     * past the eviction age, and evicting them moves the odd ones in the table */
+    for (unsigned d = 1; d < MANY; d += 2) {
+        snprintf(id, sizeof id, "dev-%u", d);
+        add(r, id, 1, 3, 3);
+    }
+    uint64_t later = 10 + 11 * 60 * 1000;
+    assert_int_equal(receipts_flush(r, later, count_per_device, &p), 0);
+    /* every device again: an odd one's range joins its pending [3, 3]; the even ones come back */
+    for (unsigned d = 0; d < MANY; d++) {
+        snprintf(id, sizeof id, "dev-%u", d);
+        add(r, id, 1, d % 2 ? 4 : 10 + d, d % 2 ? 4 : 10 + d);
+    }
+    memset(&p, 0, sizeof p);
+    assert_int_equal(receipts_flush(r, later + 2 * hour, count_per_device, &p), MANY);
+    assert_int_equal(p.bad, 0);
+    for (unsigned d = 0; d < MANY; d++) {
+        assert_int_equal(p.receipts[d], 1);
+        assert_int_equal(p.first[d], d % 2 ? 3 : 10 + d);
+        assert_int_equal(p.last[d], d % 2 ? 4 : 10 + d);
+    }
+    assert_int_equal(receipts_pending(r), 0);
+    receipts_destroy(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -138,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_interval_limits_rate_per_device),
         cmocka_unit_test(test_epochs_are_separate_and_failed_send_stays_pending),
         cmocka_unit_test(test_many_gaps_split_into_several_messages),
+        cmocka_unit_test(test_thousands_of_devices_and_eviction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

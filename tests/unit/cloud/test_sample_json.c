@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sample_json.h"
@@ -96,12 +97,67 @@ static void test_non_finite_is_null_and_buffer_grows(void **state)
     sample_json_free(&j);
 }
 
+/* The text of a one-metric sample's value: [["a",TEXT]] */
+static const char *value_text(struct sample_json *j, double v, char *out, size_t cap)
+{
+    Iot__V1__Metric ms[1] = {metric("a", v, NULL)};
+    Iot__V1__Metric *p[1];
+    Iot__V1__Sample s = sample_of(ms, p, 1);
+    assert_int_equal(sample_json_encode(j, &s), IOT_OK);
+    assert_true(strncmp(j->buf, "[[\"a\",", 6) == 0);
+    size_t n = j->len - 6 - 2;
+    assert_true(n < cap && strcmp(j->buf + 6 + n, "]]") == 0);
+    memcpy(out, j->buf + 6, n);
+    out[n] = '\0';
+    return out;
+}
+
+/* The fixed-point fast path prints the fewest decimals, and it and the printf fallback both read
+ * back bit for bit (strtod, as JSON readers do), sign of zero included. */
+static void test_decimal_text_reads_back_exactly(void **state)
+{
+    (void)state;
+    struct sample_json j = {0};
+    char t[64];
+    static const struct {
+        double v;
+        const char *text;
+    } cases[] = {{21.5, "21.5"},  {0.05, "0.05"},   {-3.25, "-3.25"},         {1013.25, "1013.25"},
+                 {100, "100"},    {0, "0"},         {-0.0, "-0"},             {20.7, "20.7"},
+                 {1e-9, "0.000000001"}, {123456.789, "123456.789"}, {-7, "-7"}, {1e16, "1e+16"},
+                 {1.0 / 3.0, "0.33333333333333331"}, {9007199254740993.0, "9007199254740992"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_string_equal(value_text(&j, cases[i].v, t, sizeof t), cases[i].text);
+
+    uint64_t x = 0x9e3779b97f4a7c15u; /* xorshift: reproducible */
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double v;
+        if (i % 2) { /* any finite bit pattern */
+            memcpy(&v, &x, sizeof v);
+            if (!isfinite(v))
+                continue;
+        } else { /* decimal-looking values, as sensors report them */
+            static const double scale[] = {1, 10, 100, 1000, 1e4, 1e6, 1e9, 1e12};
+            v = (double)(int64_t)(x % 2000000001u - 1000000000) / scale[(x >> 40) % 8];
+        }
+        const char *txt = value_text(&j, v, t, sizeof t);
+        double back = strtod(txt, NULL);
+        if (memcmp(&back, &v, sizeof v) != 0)
+            fail_msg("%.17g printed as %s reads back as %.17g", v, txt, back);
+    }
+    sample_json_free(&j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_values_are_short),
         cmocka_unit_test(test_round_trip_exact_and_escaped),
         cmocka_unit_test(test_non_finite_is_null_and_buffer_grows),
+        cmocka_unit_test(test_decimal_text_reads_back_exactly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

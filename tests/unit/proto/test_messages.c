@@ -267,10 +267,71 @@ static void test_topic_parse_rejects_foreign(void **state)
         assert_int_equal(iot_topic_parse(bad[i], id, &k), IOT_ERR_MALFORMED);
 }
 
+/* The decode arena: many messages decoded into it read back equal, a field larger than a block
+ * gets its own, every pointer is aligned, freeing is a no-op, release returns everything. */
+static void test_arena_decodes_many_then_releases(void **state)
+{
+    (void)state;
+    static char big_name[40000];
+    memset(big_name, 'n', sizeof big_name - 1);
+    Iot__V1__Metric m1 = IOT__V1__METRIC__INIT, m2 = IOT__V1__METRIC__INIT;
+    m1.name = "temperature";
+    m1.unit = "C";
+    m2.name = big_name;
+    Iot__V1__Metric *ms[] = {&m1, &m2};
+    Iot__V1__Sample smp = IOT__V1__SAMPLE__INIT;
+    smp.metrics = ms;
+    Iot__V1__Sample *ss[] = {&smp};
+    Iot__V1__TelemetryBatch b = IOT__V1__TELEMETRY_BATCH__INIT;
+    b.device_id = "arena-1";
+    b.samples = ss;
+    b.n_samples = 1;
+    static uint8_t buf[50000];
+    enum { N = 600 };
+    static Iot__V1__TelemetryBatch *d[N];
+    struct iot_pb_arena arena;
+    iot_pb_arena_init(&arena);
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < N; i++) {
+            smp.seq = i;
+            m1.value = (double)i / 4;
+            smp.n_metrics = i % 100 == 7 ? 2 : 1; /* now and then a field bigger than a block */
+            size_t n = iot__v1__telemetry_batch__get_packed_size(&b);
+            assert_true(n <= sizeof buf);
+            iot__v1__telemetry_batch__pack(&b, buf);
+            memset(buf + n, 0xee, 64); /* the decoded copy must not point into the input */
+            d[i] = iot__v1__telemetry_batch__unpack(&arena.alloc, n, buf);
+            assert_non_null(d[i]);
+            assert_true((uintptr_t)d[i] % _Alignof(max_align_t) == 0);
+            assert_true((uintptr_t)d[i]->samples[0]->metrics[0] % _Alignof(max_align_t) == 0);
+            iot__v1__telemetry_batch__free_unpacked(d[i], &arena.alloc); /* a no-op */
+        }
+        for (size_t i = 0; i < N; i++) { /* all still intact */
+            assert_string_equal(d[i]->device_id, "arena-1");
+            assert_int_equal(d[i]->samples[0]->seq, i);
+            assert_true(d[i]->samples[0]->metrics[0]->value == (double)i / 4);
+            assert_string_equal(d[i]->samples[0]->metrics[0]->unit, "C");
+            assert_int_equal(d[i]->samples[0]->n_metrics, i % 100 == 7 ? 2 : 1);
+            if (i % 100 == 7)
+                assert_int_equal(strlen(d[i]->samples[0]->metrics[1]->name), sizeof big_name - 1);
+        }
+        assert_int_equal(arena.failed, 0);
+        assert_true(arena.bytes > 6 * sizeof big_name);  /* six big blocks ... */
+        assert_true(arena.bytes < 6 * sizeof big_name + 64 * 65536); /* ... and a few standard */
+        iot_pb_arena_release(&arena);
+        assert_int_equal(arena.bytes, 0);
+        assert_null(arena.blocks);
+    }
+    void *p = arena.alloc.alloc(arena.alloc.allocator_data, 0); /* zero bytes: still a pointer */
+    assert_non_null(p);
+    iot_pb_arena_release(&arena);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_telemetry_batch_roundtrip_equal),
+        cmocka_unit_test(test_arena_decodes_many_then_releases),
         cmocka_unit_test(test_receipt_roundtrip_equal),
         cmocka_unit_test(test_presence_roundtrip_equal),
         cmocka_unit_test(test_signed_command_roundtrip_equal),
