@@ -7,6 +7,7 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "iot/log.h"
+#include "iot/plat_clock.h"
 #include "iot/plat_event.h"
 
 static void usage(FILE *to)
@@ -66,10 +67,13 @@ int main(int argc, char **argv)
     iot_log_set_level(cfg.log_level);
     /* TLS files that cannot work are a configuration error too (exit 2, like a bad option), not a
      * start-up failure that systemd should retry. */
-    if (agent_config_check_files(&cfg, err, sizeof err) != IOT_OK) {
+    struct plat_cert_info cert;
+    if (agent_config_check_files(&cfg, &cert, err, sizeof err) != IOT_OK) {
         fprintf(stderr, "iot-agent: %s\n", err);
         return 2;
     }
+    agent_config_log_cert_dates(&cfg, &cert, plat_wall_ms());
+    cfg.tls_files_checked = true; /* agent_create need not parse the certificate again */
 
     struct agent *agent = NULL;
     enum iot_err rc = agent_create(&cfg, NULL, &agent);

@@ -782,13 +782,14 @@ enum iot_err agent_create(const struct agent_config *cfg, const struct agent_dep
     if (!deps)
         deps = &none;
     char err[700];
-    if (!deps->mqtt.ops) {
-        enum iot_err frc = agent_config_check_files(cfg, err, sizeof err);
+    if (!deps->mqtt.ops && !cfg->tls_files_checked) {
+        struct plat_cert_info ci;
+        enum iot_err frc = agent_config_check_files(cfg, &ci, err, sizeof err);
         if (frc != IOT_OK) {
             IOT_LOG(IOT_LOG_ERROR, "%s", err);
             return frc;
         }
-        agent_config_log_cert_dates(cfg, plat_wall_ms());
+        agent_config_log_cert_dates(cfg, &ci, plat_wall_ms());
     }
     struct agent *a = iot_calloc(1, sizeof *a);
     if (!a)

@@ -431,7 +431,8 @@ enum iot_err agent_config_load(const char *path, struct agent_config *cfg, char 
     return rc;
 }
 
-enum iot_err agent_config_check_files(const struct agent_config *cfg, char *errbuf, size_t errlen)
+enum iot_err agent_config_check_files(const struct agent_config *cfg, struct plat_cert_info *info,
+                                      char *errbuf, size_t errlen)
 {
     const struct {
         const char *key, *path;
@@ -471,32 +472,34 @@ enum iot_err agent_config_check_files(const struct agent_config *cfg, char *errb
                  cfg->cert_file, ci.cn, cfg->device_id, cfg->device_id);
         return IOT_ERR_INVAL;
     }
+    if (info)
+        *info = ci;
     return IOT_OK;
 }
 
 #define CERT_RENEW_WARN_MS (30LL * 24 * 3600 * 1000)
 
-void agent_config_log_cert_dates(const struct agent_config *cfg, int64_t now_ms)
+void agent_config_log_cert_dates(const struct agent_config *cfg, const struct plat_cert_info *info,
+                                 int64_t now_ms)
 {
-    struct plat_cert_info ci;
-    if (plat_cert_inspect(cfg->cert_file, NULL, &ci, NULL, 0) != IOT_OK)
-        return; /* agent_config_check_files reports that */
+    if (!cfg || !info)
+        return;
     char when[40], now[40];
     plat_cert_time_str(now_ms, now, sizeof now);
-    if (now_ms > ci.not_after_ms) {
-        plat_cert_time_str(ci.not_after_ms, when, sizeof when);
+    if (now_ms > info->not_after_ms) {
+        plat_cert_time_str(info->not_after_ms, when, sizeof when);
         IOT_LOG(IOT_LOG_ERROR,
                 "certificate %s expired on %s (clock: %s): the broker will refuse it; renew it "
                 "(iot-pki device DIR %s) and put the new files in place",
                 cfg->cert_file, when, now, cfg->device_id);
-    } else if (now_ms < ci.not_before_ms) {
-        plat_cert_time_str(ci.not_before_ms, when, sizeof when);
+    } else if (now_ms < info->not_before_ms) {
+        plat_cert_time_str(info->not_before_ms, when, sizeof when);
         IOT_LOG(IOT_LOG_WARN,
                 "certificate %s is not valid before %s but the clock says %s: is the clock "
                 "synchronised (a board without a real-time clock starts wrong until NTP)?",
                 cfg->cert_file, when, now);
-    } else if (ci.not_after_ms - now_ms < CERT_RENEW_WARN_MS) {
-        plat_cert_time_str(ci.not_after_ms, when, sizeof when);
+    } else if (info->not_after_ms - now_ms < CERT_RENEW_WARN_MS) {
+        plat_cert_time_str(info->not_after_ms, when, sizeof when);
         IOT_LOG(IOT_LOG_WARN, "certificate %s expires on %s: renew it soon", cfg->cert_file, when);
     }
 }

@@ -34,7 +34,8 @@ rss_base=$(awk '/^VmRSS:/ { print $2 }' "/proc/$CLOUD_PID_s1/status")
 release=$IOT_WORK/release-lock
 {
     printf '.timeout 30000\nBEGIN IMMEDIATE;\nSELECT %s;\n' "'locked'"
-    for _ in $(seq 600); do [ -e "$release" ] && break; sleep 0.2; done
+    # the writer is a subshell no PID list knows: it also ends when this script has exited
+    for _ in $(seq 600); do [ -e "$release" ] && break; kill -0 $$ 2>/dev/null || break; sleep 0.2; done
     echo "COMMIT;"
 } | sqlite3 "$STORE" >"$IOT_WORK/locker.out" 2>&1 &
 locker=$!

@@ -2,7 +2,8 @@
 # Shell helpers for the integration tests and the demo: free ports, a private Mosquitto with the
 # PKI's TLS config and ACL, background processes tracked by PID, polling with deadlines.
 # Source it; it needs IOT_BUILD (the CMake build directory). Every process started here is
-# recorded and stopped by PID in iot_cleanup (installed as an EXIT trap by iot_test_init).
+# recorded and stopped by PID in iot_cleanup (installed as an EXIT trap by iot_test_init), and so is
+# a PostgreSQL server from iot_pg_start.
 
 : "${IOT_BUILD:?IOT_BUILD must point at the build directory}"
 IOT_PKI_BIN=${IOT_PKI_BIN:-$IOT_BUILD/tools/pki/iot-pki}
@@ -39,17 +40,61 @@ iot_is_child() {
     [ "$rest" = "$$" ] || [ "$rest" = "$BASHPID" ]
 }
 
+# _iot_proc_stat PID: read /proc/PID/stat (builtins only); sets _IOT_STATE (R, S, Z...) and
+# _IOT_START (start time, clock ticks after boot). Fails when there is no such process.
+_iot_proc_stat() {
+    local stat f
+    [ -n "$1" ] && read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
+    read -r -a f <<<"${stat##*) }" # fields 3.. (the command name may hold spaces and parentheses)
+    _IOT_STATE=${f[0]} _IOT_START=${f[19]}
+}
+
+# _iot_is_recorded PID START: PID is still the process of $IOT_PIDS_FILE that started at START and
+# has not exited. A PID with the same number and another start time is someone else's process.
+_iot_is_recorded() {
+    _iot_proc_stat "$1" && [ "$_IOT_START" = "$2" ] && [ "$_IOT_STATE" != Z ]
+}
+
+# Processes that iot_bg started in a subshell ($(...), ( ), a pipeline): "PID START" lines. Their
+# parent is (or was) the subshell, so iot_is_child cannot vouch for them and the subshell's IOT_PIDS
+# is lost when it exits; iot_cleanup stops the ones still running by PID and start time.
+_iot_sub_pids() {
+    local pid start
+    [ -n "${IOT_WORK:-}" ] && [ -f "$IOT_WORK/.iot-pids" ] || return 0
+    while read -r pid start; do
+        _iot_is_recorded "$pid" "$start" && echo "$pid $start"
+    done <"$IOT_WORK/.iot-pids"
+    return 0
+}
+
+# The EXIT trap (iot_test_init; fault_lib.sh's calls it last): stop every process iot_bg started
+# (in this shell or in a subshell), then the PostgreSQL servers of iot_pg_start, then print the
+# logs (on failure) or remove the work dir; returns the status the script exits with. It runs with
+# errexit off: under the tests' `set -e` a failing step (a kill racing an exit, a server already
+# stopped) would end the shell there and leave the remaining processes running, as the EXIT trap
+# of iot_pg_start once did with its `(exit $rc)` after a failed test.
 iot_cleanup() {
     local rc=$?
-    local pid
+    local pid start sub errexit=${-//[^e]/}
+    set +e
     trap '' INT TERM # a second signal must not cut the cleanup short (children left running)
+    sub=$(_iot_sub_pids)
     for pid in "${IOT_PIDS[@]}"; do
         iot_is_child "$pid" && kill -TERM "$pid" 2>/dev/null
     done
+    while read -r pid start; do
+        [ -n "$pid" ] && _iot_is_recorded "$pid" "$start" && kill -TERM "$pid" 2>/dev/null
+    done <<<"$sub"
     for pid in "${IOT_PIDS[@]}"; do
         for _ in $(seq 50); do iot_is_child "$pid" && kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         iot_is_child "$pid" && kill -KILL "$pid" 2>/dev/null
     done
+    while read -r pid start; do
+        [ -n "$pid" ] || continue
+        for _ in $(seq 50); do _iot_is_recorded "$pid" "$start" || break; sleep 0.1; done
+        _iot_is_recorded "$pid" "$start" && kill -KILL "$pid" 2>/dev/null
+    done <<<"$sub"
+    _iot_pg_stop_all
     if [ "$rc" -ne 0 ] && [ -n "${IOT_WORK:-}" ]; then
         local f
         for f in "$IOT_WORK"/*.log; do
@@ -61,6 +106,7 @@ iot_cleanup() {
     if [ "$rc" -eq 0 ] && [ -n "${IOT_WORK:-}" ] && [ -z "${IOT_KEEP:-}" ]; then
         rm -rf "$IOT_WORK"
     fi
+    [ -z "$errexit" ] || set -e
     return "$rc"
 }
 
@@ -91,12 +137,17 @@ iot_wait_for() {
 }
 
 # iot_bg LOGFILE CMD...: start CMD in the background, output to LOGFILE; prints nothing, sets IOT_LAST_PID.
+# In a subshell (whose IOT_PIDS is lost when it exits) the PID and start time also go to
+# $IOT_WORK/.iot-pids, so iot_cleanup in the test's shell still stops the process.
 iot_bg() {
     local log=$1
     shift
     "$@" >>"$log" 2>&1 &
     IOT_LAST_PID=$!
     IOT_PIDS+=("$IOT_LAST_PID")
+    if [ "$BASHPID" != "$$" ] && [ -n "${IOT_WORK:-}" ] && _iot_proc_stat "$IOT_LAST_PID"; then
+        echo "$IOT_LAST_PID $_IOT_START" >>"$IOT_WORK/.iot-pids"
+    fi
 }
 
 # iot_stop PID [SIGNAL] [SECONDS]: signal a process we started and wait for it to exit.
@@ -241,11 +292,7 @@ iot_pg_start() {
     echo "$port" >"$dir/pg.port"
     IOT_PG_URL="postgresql://iot@127.0.0.1:$port"
     echo "$IOT_PG_URL" >"$dir/pg.url"
-    IOT_PG_DIRS+=("$dir")
-    if [ -n "${IOT_WORK:-}" ] && [ ${#IOT_PG_DIRS[@]} -eq 1 ]; then
-        # stop the server before iot_cleanup runs, keeping the script's exit status
-        trap 'rc=$?; _iot_pg_stop_all; (exit $rc); iot_cleanup' EXIT
-    fi
+    IOT_PG_DIRS+=("$dir") # iot_cleanup stops it
     iot_log "PostgreSQL pid $(cat "$dir/pg.pid") on 127.0.0.1:$port (data $root/data)"
 }
 

@@ -9,7 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "bench_util.h"
 
 struct buf {
     char *p;
@@ -28,13 +29,6 @@ static size_t on_body(char *d, size_t size, size_t n, void *user)
     b->len += add;
     p[b->len] = 0;
     return add;
-}
-
-static long long mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* One request on the shared handle; the body (JSON) into *out. @return the HTTP status, 0 = none */
@@ -103,7 +97,7 @@ int main(int argc, char **argv)
     int failures = 0;
     for (long i = 0; h && i < n; i++) {
         snprintf(url, sizeof url, "%s/v1/devices/%s/commands", base, devs[i % ndev]);
-        long long t0 = mono_us();
+        long long t0 = bench_now_us();
         cJSON *q = NULL, *r = NULL;
         long st = request(h, url, auth, body, &q);
         char status[32] = "http_error";
@@ -122,7 +116,7 @@ int main(int argc, char **argv)
             }
             cloud_ms = num(r, "updated_ms") - num(r, "created_ms");
         }
-        long long t1 = mono_us();
+        long long t1 = bench_now_us();
         printf("%lld %.0f %s\n", t1 - t0, cloud_ms, status);
         failures += strcmp(status, "succeeded") != 0;
         cJSON_Delete(q);

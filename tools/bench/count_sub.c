@@ -16,27 +16,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 static atomic_long received;
 static atomic_int subscribed, failed;
 static double first_s, last_s;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Paho's receive thread: count, free, return 1. Nothing else. */
 static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *m)
 {
     (void)ctx;
     (void)len;
-    double t = now_s();
+    double t = bench_now_s();
     if (atomic_fetch_add(&received, 1) == 0)
         first_s = t;
     last_s = t;
@@ -80,38 +72,22 @@ static void on_connect(void *ctx, MQTTAsync_successData5 *r)
         atomic_store(&failed, 1);
 }
 
-static const char *arg_of(int argc, char **argv, const char *name, const char *def)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return argv[i + 1];
-    return def;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 int main(int argc, char **argv)
 {
-    const char *host = arg_of(argc, argv, "--host", "127.0.0.1");
-    const char *port = arg_of(argc, argv, "--port", NULL);
-    const char *pki = arg_of(argc, argv, "--pki", NULL);
-    const char *topic = arg_of(argc, argv, "--topic", "devices/+/telemetry");
-    const char *client_id = arg_of(argc, argv, "--client-id", "iot-count-sub");
-    int clean = atoi(arg_of(argc, argv, "--clean", "1"));
-    int expiry = atoi(arg_of(argc, argv, "--expiry", "0"));
+    const char *host = bench_arg_of(argc, argv, "--host", "127.0.0.1");
+    const char *port = bench_arg_of(argc, argv, "--port", NULL);
+    const char *pki = bench_arg_of(argc, argv, "--pki", NULL);
+    const char *topic = bench_arg_of(argc, argv, "--topic", "devices/+/telemetry");
+    const char *client_id = bench_arg_of(argc, argv, "--client-id", "iot-count-sub");
+    int clean = atoi(bench_arg_of(argc, argv, "--clean", "1"));
+    int expiry = atoi(bench_arg_of(argc, argv, "--expiry", "0"));
     int sub_only = 0, forget = 0;
     for (int i = 1; i < argc; i++) {
         sub_only |= strcmp(argv[i], "--subscribe-only") == 0;
         forget |= strcmp(argv[i], "--forget") == 0;
     }
-    long expect = atol(arg_of(argc, argv, "--expect", "0"));
-    double idle = atof(arg_of(argc, argv, "--idle", "10"));
+    long expect = atol(bench_arg_of(argc, argv, "--expect", "0"));
+    double idle = atof(bench_arg_of(argc, argv, "--idle", "10"));
     if (!port || !pki) {
         fprintf(stderr, "usage: iot-count-sub --port P --pki DIR [--host H] [--topic T]"
                         " [--expect N] [--idle S] [--client-id ID]\n");
@@ -147,8 +123,8 @@ int main(int argc, char **argv)
     o.context = &s;
     if (MQTTAsync_connect(s.c, &o) != MQTTASYNC_SUCCESS)
         return 1;
-    double deadline = now_s() + 30;
-    while (!atomic_load(&subscribed) && !atomic_load(&failed) && now_s() < deadline)
+    double deadline = bench_now_s() + 30;
+    while (!atomic_load(&subscribed) && !atomic_load(&failed) && bench_now_s() < deadline)
         usleep(10000);
     MQTTProperties_free(&props);
     if (!atomic_load(&subscribed))
@@ -163,20 +139,20 @@ int main(int argc, char **argv)
         MQTTAsync_destroy(&s.c);
         return 0;
     }
-    double cpu0 = cpu_s();
+    double cpu0 = bench_cpu_s();
     long seen = 0;
-    double last_change = now_s();
+    double last_change = bench_now_s();
     for (;;) {
         usleep(20000);
         long n = atomic_load(&received);
         if (n != seen) {
             seen = n;
-            last_change = now_s();
+            last_change = bench_now_s();
         }
-        if ((expect > 0 && n >= expect) || now_s() - last_change > idle)
+        if ((expect > 0 && n >= expect) || bench_now_s() - last_change > idle)
             break;
     }
-    double cpu = cpu_s() - cpu0;
+    double cpu = bench_cpu_s() - cpu0;
     long n = atomic_load(&received);
     double secs = n > 1 ? last_s - first_s : 0;
     printf("{\"received\":%ld,\"seconds\":%.3f,\"rate\":%.0f,\"cpu_s\":%.2f,\"us_per_msg\":%.2f}\n",

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "iot.pb-c.h"
 
 struct dev {
@@ -39,13 +40,6 @@ static uint64_t run_epoch;
 static _Atomic size_t msg_bytes;
 
 static void send_next(struct dev *d);
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int64_t wall_ms(void)
 {
@@ -170,27 +164,19 @@ static void send_next(struct dev *d)
     }
 }
 
-static const char *arg_of(int argc, char **argv, const char *name, const char *def)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return argv[i + 1];
-    return def;
-}
-
 int main(int argc, char **argv)
 {
-    const char *host = arg_of(argc, argv, "--host", "127.0.0.1");
-    const char *port = arg_of(argc, argv, "--port", NULL);
-    const char *pki = arg_of(argc, argv, "--pki", NULL);
-    const char *prefix = arg_of(argc, argv, "--prefix", "load-");
-    long n_dev = atol(arg_of(argc, argv, "--devices", "100"));
-    long first_dev = atol(arg_of(argc, argv, "--first-device", "1"));
-    long total = atol(arg_of(argc, argv, "--messages", "100000"));
-    long window = atol(arg_of(argc, argv, "--window", "100"));
-    double limit_s = atof(arg_of(argc, argv, "--seconds", "120"));
-    uint64_t first_seq = strtoull(arg_of(argc, argv, "--first-seq", "1"), NULL, 10);
-    uint64_t epoch = strtoull(arg_of(argc, argv, "--epoch", "0"), NULL, 10);
+    const char *host = bench_arg_of(argc, argv, "--host", "127.0.0.1");
+    const char *port = bench_arg_of(argc, argv, "--port", NULL);
+    const char *pki = bench_arg_of(argc, argv, "--pki", NULL);
+    const char *prefix = bench_arg_of(argc, argv, "--prefix", "load-");
+    long n_dev = atol(bench_arg_of(argc, argv, "--devices", "100"));
+    long first_dev = atol(bench_arg_of(argc, argv, "--first-device", "1"));
+    long total = atol(bench_arg_of(argc, argv, "--messages", "100000"));
+    long window = atol(bench_arg_of(argc, argv, "--window", "100"));
+    double limit_s = atof(bench_arg_of(argc, argv, "--seconds", "120"));
+    uint64_t first_seq = strtoull(bench_arg_of(argc, argv, "--first-seq", "1"), NULL, 10);
+    uint64_t epoch = strtoull(bench_arg_of(argc, argv, "--epoch", "0"), NULL, 10);
     if (!port || !pki || n_dev < 1 || n_dev > 10000 || first_dev < 0 || total < 0 || window < 1 ||
         first_seq < 1) {
         fprintf(stderr, "usage: iot-ingest-load --port P --pki DIR [--host H] [--devices N]"
@@ -237,7 +223,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    double deadline = now_s() + 30;
+    double deadline = bench_now_s() + 30;
     pthread_mutex_lock(&mu);
     for (;;) {
         long up = 0, bad = 0;
@@ -245,7 +231,7 @@ int main(int argc, char **argv)
             up += devs[i].connected;
             bad += devs[i].failed;
         }
-        if (up + bad == n_dev || now_s() > deadline) {
+        if (up + bad == n_dev || bench_now_s() > deadline) {
             if (bad || up < n_dev) {
                 pthread_mutex_unlock(&mu);
                 fprintf(stderr, "ingest-load: only %ld of %ld devices connected\n", up, n_dev);
@@ -264,12 +250,12 @@ int main(int argc, char **argv)
     }
     pthread_mutex_unlock(&mu);
 
-    double t0 = now_s(), end = t0 + limit_s;
+    double t0 = bench_now_s(), end = t0 + limit_s;
     for (long i = 0; i < n_dev; i++)
         for (long k = 0; k < window; k++)
             send_next(&devs[i]);
     pthread_mutex_lock(&mu);
-    while (total_acked + total_failed < total && now_s() < end) {
+    while (total_acked + total_failed < total && bench_now_s() < end) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
@@ -278,7 +264,7 @@ int main(int argc, char **argv)
     long sent = total_sent;
     size_t bytes = msg_bytes;
     pthread_mutex_unlock(&mu);
-    double secs = now_s() - t0;
+    double secs = bench_now_s() - t0;
     pthread_mutex_lock(&mu);
     long acked = total_acked, failed = total_failed;
     pthread_mutex_unlock(&mu);

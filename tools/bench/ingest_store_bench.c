@@ -8,29 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "ingest/store.h"
 #include "ingest_internal.h"
 #include "iot.pb-c.h"
 #include "iot/log.h"
 #include "receipts.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 static struct ingest_msg *make_msg(const char *dev, uint64_t seq, int64_t now_ms)
 {
@@ -104,7 +89,7 @@ int main(int argc, char **argv)
         if (!msgs[i])
             return 1;
     }
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = bench_now_s(), c0 = bench_cpu_s();
     for (long i = 0; i < n; i += b) {
         size_t k = (size_t)(n - i < b ? n - i : b);
         if (ingest__process_batch(&store, &m, msgs + i, k, on_commit, rc) != IOT_OK) {
@@ -112,7 +97,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    double secs = now_s() - t0, cpu = cpu_s() - c0;
+    double secs = bench_now_s() - t0, cpu = bench_cpu_s() - c0;
     printf("{\"storage\":\"%s\",\"messages\":%ld,\"batch\":%ld,\"devices\":%ld,\"stored\":%llu,"
            "\"seconds\":%.3f,\"rate\":%.0f,\"cpu_us_per_msg\":%.2f}\n",
            pg ? "postgresql" : "sqlite", n, b, d,

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "agent/config.h"
 #include "encode.h"
 #include "iot/log.h"
@@ -16,13 +16,6 @@
 #include "state.h"
 #include "store.h"
 #include "store_log.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Sensors as the agent has them with the five simulated models. */
 struct gen {
@@ -105,16 +98,16 @@ static double write_rate(const char *dir, enum agent_store_fsync policy, uint64_
         exit(1);
     uint8_t buf[AGENT_SAMPLE_MAX];
     uint64_t total = 0;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (uint64_t seq = 1; seq <= n; seq++) {
         size_t len = gen_sample(&g, seq, buf, sizeof buf);
         total += len;
         if (agent_store_append(&s, seq, buf, len) != IOT_OK)
             exit(1);
         uint64_t next;
-        agent_store_tick(&s, (uint64_t)(now_s() * 1000), &next);
+        agent_store_tick(&s, (uint64_t)(bench_now_s() * 1000), &next);
     }
-    double dt = now_s() - t0;
+    double dt = bench_now_s() - t0;
     agent_store_destroy(&s);
     agent_sim_destroy(g.sim);
     if (bytes)
@@ -130,16 +123,16 @@ static int rates(const char *dir, uint64_t n)
     double w_always = write_rate(dir, AGENT_FSYNC_ALWAYS, n_always, NULL);
     double w_interval = write_rate(dir, AGENT_FSYNC_INTERVAL, n, &payload);
 
-    double t0 = now_s();
+    double t0 = bench_now_s();
     struct agent_store s = open_store(dir, AGENT_FSYNC_INTERVAL);
-    double reopen = now_s() - t0;
+    double reopen = bench_now_s() - t0;
     struct agent_store_stats st;
     agent_store_stats(&s, &st);
     uint64_t disk = st.disk_bytes, held = st.count;
 
     struct agent_store_rec recs[100];
     uint64_t sent = 0;
-    t0 = now_s();
+    t0 = bench_now_s();
     for (;;) {
         size_t k = 0;
         agent_store_peek(&s, recs, 100, &k);
@@ -149,13 +142,13 @@ static int rates(const char *dir, uint64_t n)
             agent_store_mark_inflight(&s, recs[i].seq);
         sent += k;
     }
-    double replay = now_s() - t0;
-    t0 = now_s();
+    double replay = bench_now_s() - t0;
+    t0 = bench_now_s();
     for (uint64_t q = 1; q <= n; q += 100) /* receipts of 100 samples each */
         agent_store_ack(&s, q, q + 99 > n ? n : q + 99);
     uint64_t next;
-    agent_store_tick(&s, (uint64_t)(now_s() * 1000) + 5000, &next);
-    double ack = now_s() - t0;
+    agent_store_tick(&s, (uint64_t)(bench_now_s() * 1000) + 5000, &next);
+    double ack = bench_now_s() - t0;
     agent_store_stats(&s, &st);
     agent_store_destroy(&s);
     printf("{\"samples\": %" PRIu64 ", \"sample_bytes_avg\": %.1f, \"write_sps_fsync_never\": %.0f, "

@@ -283,7 +283,7 @@ enum iot_err sim_dev_start(struct sim *s, struct sim_dev *d)
     if (rc != IOT_OK)
         return rc;
     char err[800];
-    if (d->c.connects == 0 && agent_config_check_files(&cfg, err, sizeof err) != IOT_OK) {
+    if (d->c.connects == 0 && agent_config_check_files(&cfg, NULL, err, sizeof err) != IOT_OK) {
         IOT_LOG(IOT_LOG_ERROR, "%s", err);
         return IOT_ERR_NOT_FOUND;
     }

@@ -53,7 +53,8 @@ enum agent_exit {
 
 /**
  * @brief Create an agent: state dir (epoch, seq, connection counter), sensors, store, MQTT adapter.
- * Checks that the TLS files are readable (the error names the file). Does not connect yet.
+ * Checks the TLS files (agent_config_check_files; the error names the file) unless
+ * cfg->tls_files_checked says the caller did. Does not connect yet.
  * @return IOT_OK, IOT_ERR_INVAL, IOT_ERR_NOT_FOUND (a TLS file), IOT_ERR_IO, IOT_ERR_NOMEM
  */
 enum iot_err agent_create(const struct agent_config *cfg, const struct agent_deps *deps,

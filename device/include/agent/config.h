@@ -11,6 +11,7 @@
 #include "agent/config_store.h"
 #include "iot/err.h"
 #include "iot/log.h"
+#include "iot/plat_cert.h"
 #include "iot/topic.h"
 
 #define AGENT_PATH_MAX 512
@@ -59,6 +60,11 @@ struct agent_config {
     struct agent_commands_config commands;
     /* [store] (config_store.h) */
     struct agent_store_config store;
+    /* Not an option of the file: set by a caller (iot-agent's main) that has already run
+     * agent_config_check_files and agent_config_log_cert_dates, so that agent_create does not parse
+     * the certificate again. false (the default) = agent_create checks the files itself when it
+     * uses the Paho adapter. */
+    bool tls_files_checked;
 };
 
 /** @brief Fill @p cfg with the defaults (device_id and the TLS files empty). */
@@ -88,18 +94,23 @@ bool agent_config_parse_sensors(const char *list, unsigned *out, char *bad, size
  * (the broker takes the CN as the MQTT username, and its ACL grants a device only its own topics:
  * another device's certificate would connect and then have every publish refused). On failure
  * @p errbuf names the option, the file and what is wrong.
+ * @param[out] info when not NULL, receives what the certificate says (CN, validity period), set
+ * only on IOT_OK: pass it to agent_config_log_cert_dates instead of parsing the file again
  * @return IOT_OK, IOT_ERR_NOT_FOUND (missing), IOT_ERR_IO (unreadable), IOT_ERR_MALFORMED (not PEM,
  * does not parse), IOT_ERR_INVAL (key of another certificate, CN is not the device id)
  */
-enum iot_err agent_config_check_files(const struct agent_config *cfg, char *errbuf, size_t errlen);
+enum iot_err agent_config_check_files(const struct agent_config *cfg, struct plat_cert_info *info,
+                                      char *errbuf, size_t errlen);
 
 /**
- * @brief Log what the certificate's validity period means at @p now_ms: expired (an error: the
+ * @brief Log what the validity period of @p info (the certificate of @p cfg, as returned by
+ * agent_config_check_files; the file is not read again) means at @p now_ms: expired (an error: the
  * broker refuses it), not yet valid (a warning: often a clock not yet synchronised on a board
  * without a real-time clock), or expiring within 30 days (a warning). Never fails: the clock may
  * be the one that is wrong, and a renewed certificate can be put in place while the agent runs.
  */
-void agent_config_log_cert_dates(const struct agent_config *cfg, int64_t now_ms);
+void agent_config_log_cert_dates(const struct agent_config *cfg, const struct plat_cert_info *info,
+                                 int64_t now_ms);
 
 /** @brief Print the documented options with their defaults (for --help). */
 const char *agent_config_help(void);

@@ -192,8 +192,91 @@ static void test_config_check_files_names_missing_file(void **state)
     (void)state;
     assert_int_equal(parse(REQUIRED), IOT_OK);
     snprintf(cfg.ca_file, sizeof cfg.ca_file, "/nonexistent/ca.pem");
-    assert_int_equal(agent_config_check_files(&cfg, err, sizeof err), IOT_ERR_NOT_FOUND);
+    assert_int_equal(agent_config_check_files(&cfg, NULL, err, sizeof err), IOT_ERR_NOT_FOUND);
     assert_non_null(strstr(err, "ca_file /nonexistent/ca.pem"));
+}
+
+/* What agent_config_log_cert_dates logged: the lines and their levels. */
+static struct {
+    int n;
+    enum iot_log_level lvl[4];
+    char line[4][512];
+} logged;
+
+static void capture_sink(void *ctx, enum iot_log_level lvl, const char *tag, const char *line)
+{
+    (void)ctx;
+    (void)tag;
+    if (logged.n < 4) {
+        logged.lvl[logged.n] = lvl;
+        snprintf(logged.line[logged.n], sizeof logged.line[0], "%s", line);
+    }
+    logged.n++;
+}
+
+/* A certificate valid from 2024-01-01 00:00 UTC to 2025-01-01 00:00 UTC, looked at at @p now_ms.
+ * The file named in cfg does not exist: the dates come from the info alone. */
+static void log_dates_at(int64_t now_ms)
+{
+    const struct plat_cert_info ci = {.cn = "dev-1", .not_before_ms = 1704067200000LL,
+                                      .not_after_ms = 1735689600000LL};
+    assert_int_equal(parse(REQUIRED), IOT_OK);
+    snprintf(cfg.cert_file, sizeof cfg.cert_file, "/nonexistent/dev-1.crt");
+    memset(&logged, 0, sizeof logged);
+    iot_log_set_level(IOT_LOG_DEBUG);
+    iot_log_set_sink(capture_sink, NULL);
+    agent_config_log_cert_dates(&cfg, &ci, now_ms);
+    iot_log_set_sink(NULL, NULL);
+    iot_log_set_level(IOT_LOG_ERROR);
+}
+
+static void expect_one_line(enum iot_log_level lvl, const char *needle1, const char *needle2)
+{
+    assert_int_equal(logged.n, 1);
+    assert_int_equal(logged.lvl[0], lvl);
+    if (!strstr(logged.line[0], needle1) || (needle2 && !strstr(logged.line[0], needle2)))
+        fail_msg("line '%s' lacks '%s' / '%s'", logged.line[0], needle1, needle2 ? needle2 : "");
+}
+
+static void test_config_cert_dates_expired_is_an_error(void **state)
+{
+    (void)state;
+    log_dates_at(1748736000000LL); /* 2025-06-01 */
+    expect_one_line(IOT_LOG_ERROR,
+                    "certificate /nonexistent/dev-1.crt expired on 2025-01-01 00:00 UTC",
+                    "(clock: 2025-06-01 00:00 UTC): the broker will refuse it; renew it "
+                    "(iot-pki device DIR dev-1)");
+}
+
+static void test_config_cert_dates_not_yet_valid_warns(void **state)
+{
+    (void)state;
+    log_dates_at(1685577600000LL); /* 2023-06-01 */
+    expect_one_line(IOT_LOG_WARN,
+                    "certificate /nonexistent/dev-1.crt is not valid before 2024-01-01 00:00 UTC",
+                    "but the clock says 2023-06-01 00:00 UTC: is the clock synchronised");
+    log_dates_at(1704067200000LL - 1); /* 1 ms before not_before */
+    expect_one_line(IOT_LOG_WARN, "is not valid before 2024-01-01 00:00 UTC", NULL);
+}
+
+static void test_config_cert_dates_expiring_soon_warns(void **state)
+{
+    (void)state;
+    log_dates_at(1734652800000LL); /* 2024-12-20: 12 days left */
+    expect_one_line(IOT_LOG_WARN,
+                    "certificate /nonexistent/dev-1.crt expires on 2025-01-01 00:00 UTC",
+                    ": renew it soon");
+    log_dates_at(1735689600000LL); /* the last valid instant: not yet expired */
+    expect_one_line(IOT_LOG_WARN, "expires on 2025-01-01 00:00 UTC: renew it soon", NULL);
+}
+
+static void test_config_cert_dates_valid_logs_nothing(void **state)
+{
+    (void)state;
+    log_dates_at(1717200000000LL); /* 2024-06-01: 7 months left */
+    assert_int_equal(logged.n, 0);
+    log_dates_at(1704067200000LL); /* the first valid instant */
+    assert_int_equal(logged.n, 0);
 }
 
 int main(void)
@@ -213,6 +296,10 @@ int main(void)
         cmocka_unit_test(test_config_load_missing_file_is_not_found),
         cmocka_unit_test(test_config_load_file_reports_its_name),
         cmocka_unit_test(test_config_check_files_names_missing_file),
+        cmocka_unit_test(test_config_cert_dates_expired_is_an_error),
+        cmocka_unit_test(test_config_cert_dates_not_yet_valid_warns),
+        cmocka_unit_test(test_config_cert_dates_expiring_soon_warns),
+        cmocka_unit_test(test_config_cert_dates_valid_logs_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
