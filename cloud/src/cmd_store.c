@@ -109,7 +109,7 @@ static enum iot_err run(struct sdb_stmt *st)
 {
     enum sdb_step r = sdb_step(st);
     sdb_reset(st);
-    return r == SDB_ERROR ? IOT_ERR_IO : IOT_OK;
+    return r == SDB_ERROR ? sdb_step_err(st) : IOT_OK;
 }
 
 enum iot_err cmd_store_open(enum cloud_storage_kind kind, const char *storage,
@@ -162,14 +162,14 @@ enum iot_err cmd_store_insert(struct cmd_store *s, const struct cmd_new *n)
     return run(st);
 }
 
-/* The first row of @p st: IOT_OK (a row), IOT_ERR_NOT_FOUND (none), IOT_ERR_IO. */
+/* The first row of @p st: IOT_OK (a row), IOT_ERR_NOT_FOUND (none), IOT_ERR_TIMEOUT, IOT_ERR_IO. */
 static enum iot_err first_row(struct sdb_stmt *st)
 {
     enum sdb_step r = sdb_step(st);
     if (r == SDB_ROW)
         return IOT_OK;
     sdb_reset(st);
-    return r == SDB_DONE ? IOT_ERR_NOT_FOUND : IOT_ERR_IO;
+    return r == SDB_DONE ? IOT_ERR_NOT_FOUND : sdb_step_err(st);
 }
 
 enum iot_err cmd_store_find_idem(struct cmd_store *s, const char *device, const char *key,
@@ -218,7 +218,7 @@ enum iot_err cmd_store_transition(struct cmd_store *s, const char *cid, enum cmd
     if (r != SDB_ERROR)
         *changed = sdb_changes(st) == 1;
     sdb_reset(st);
-    return r == SDB_ERROR ? IOT_ERR_IO : IOT_OK;
+    return r == SDB_ERROR ? sdb_step_err(st) : IOT_OK;
 }
 
 enum iot_err cmd_store_set_result(struct cmd_store *s, const char *cid, const char *result_json)
@@ -271,7 +271,8 @@ enum iot_err cmd_store_get_json(struct cmd_store *s, const char *cid, cJSON **ou
     return IOT_OK;
 }
 
-/* Walk every row of @p st through @p row; IOT_ERR_IO when the statement failed. */
+/* Walk every row of @p st through @p row; IOT_ERR_TIMEOUT or IOT_ERR_IO when the statement
+ * failed. */
 static enum iot_err each_row(struct sdb_stmt *st, void (*row)(struct sdb_stmt *, void *),
                              void *arg)
 {
@@ -279,7 +280,7 @@ static enum iot_err each_row(struct sdb_stmt *st, void (*row)(struct sdb_stmt *,
     while ((r = sdb_step(st)) == SDB_ROW)
         row(st, arg);
     sdb_reset(st);
-    return r == SDB_ERROR ? IOT_ERR_IO : IOT_OK;
+    return r == SDB_ERROR ? sdb_step_err(st) : IOT_OK;
 }
 
 struct cb {

@@ -2,7 +2,9 @@
 /* Durable commands and desired state: the API's own connection beside the ingest worker's (SQLite:
  * WAL, every write inside BEGIN IMMEDIATE, FIELD-NOTES.md; or PostgreSQL). Not thread-safe:
  * commands.c calls it under its lock. Callbacks of the foreach functions must not call back into
- * the store. */
+ * the store. Any function that runs a statement may also return IOT_ERR_TIMEOUT: it waited for a
+ * lock another connection held past the lock wait (SQLite busy timeout, PostgreSQL lock_timeout),
+ * nothing was changed (logged; the API answers 503 + Retry-After). */
 #ifndef INGEST_CMD_STORE_H
 #define INGEST_CMD_STORE_H
 #include <stdbool.h>
@@ -40,7 +42,8 @@ enum iot_err cmd_store_open(enum cloud_storage_kind kind, const char *storage,
 void cmd_store_close(struct cmd_store *s);
 
 /** @return IOT_OK, IOT_ERR_TIMEOUT (SQLite: another writer held the lock beyond the busy
- * timeout; logged), IOT_ERR_IO (failed; logged) */
+ * timeout; PostgreSQL takes its locks statement by statement, see above; logged), IOT_ERR_IO
+ * (failed; logged) */
 enum iot_err cmd_store_begin(struct cmd_store *s);
 /** @return IOT_OK, IOT_ERR_IO (rolled back) */
 enum iot_err cmd_store_commit(struct cmd_store *s);

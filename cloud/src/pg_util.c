@@ -106,12 +106,25 @@ static void quiet(void *arg, const char *msg)
     IOT_LOG(IOT_LOG_DEBUG, "server notice: %s", msg);
 }
 
+enum iot_err pg_sqlstate_err(const char *sqlstate)
+{
+    if (!sqlstate)
+        return IOT_ERR_IO;
+    if (strcmp(sqlstate, "40P01") == 0 || strcmp(sqlstate, "40001") == 0)
+        return IOT_ERR_AGAIN;
+    if (strcmp(sqlstate, "55P03") == 0)
+        return IOT_ERR_TIMEOUT;
+    return IOT_ERR_IO;
+}
+
+enum iot_err pg_result_err(const PGresult *r)
+{
+    return pg_sqlstate_err(r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL);
+}
+
 enum iot_err pg_failure(const PGresult *r)
 {
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    if (state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0))
-        return IOT_ERR_AGAIN;
-    return IOT_ERR_IO;
+    return pg_result_err(r) == IOT_ERR_AGAIN ? IOT_ERR_AGAIN : IOT_ERR_IO;
 }
 
 void pg_log_error(const char *name, const char *what, const PGresult *r, const PGconn *c)
@@ -123,7 +136,8 @@ void pg_log_error(const char *name, const char *what, const PGresult *r, const P
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         n--;
-    IOT_LOG(pg_failure(r) == IOT_ERR_AGAIN ? IOT_LOG_WARN : IOT_LOG_ERROR,
+    /* a lost conflict or a lock wait past lock_timeout is the database being busy, not broken */
+    IOT_LOG(pg_result_err(r) != IOT_ERR_IO ? IOT_LOG_WARN : IOT_LOG_ERROR,
             "storage '%s': %s failed: %.*s%s%s%s", name, what, (int)n, msg,
             state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
 }

@@ -43,11 +43,27 @@ enum iot_err pg_exec(PGconn *c, const char *name, const char *sql);
 enum iot_err pg_query_i64(PGconn *c, const char *name, const char *sql, int64_t *out);
 
 /** @brief Log what failed with the server's message and SQLSTATE (@p r may be NULL); a conflict
- * with a concurrent transaction (see pg_failure) is a warning. */
+ * with a concurrent transaction or a lock wait past lock_timeout (see pg_sqlstate_err) is a
+ * warning. */
 void pg_log_error(const char *name, const char *what, const PGresult *r, const PGconn *c);
 
 /** @brief IOT_ERR_AGAIN for a deadlock or serialization failure (SQLSTATE 40P01, 40001: another
- * instance's transaction won; retrying succeeds), IOT_ERR_IO otherwise. */
+ * instance's transaction won; retrying succeeds), IOT_ERR_IO otherwise (the ingest store's
+ * contract: a lock wait that timed out is a failure there, retried with back-off). */
 enum iot_err pg_failure(const PGresult *r);
+
+/**
+ * @brief What a failed statement's SQLSTATE means to a caller.
+ * @param sqlstate the five-character code (PG_DIAG_SQLSTATE), or NULL (no server answer)
+ * @return IOT_ERR_TIMEOUT for 55P03 lock_not_available (a lock held by another session was not
+ *  granted within lock_timeout, or NOWAIT: nothing was changed, retry later), IOT_ERR_AGAIN for
+ *  40P01 and 40001 (as pg_failure), IOT_ERR_IO for everything else, including 57014
+ *  query_canceled (we set no statement_timeout: a cancel is an operator's or a shutdown's, not a
+ *  busy database)
+ */
+enum iot_err pg_sqlstate_err(const char *sqlstate);
+
+/** @brief pg_sqlstate_err() of @p r's SQLSTATE (@p r may be NULL: IOT_ERR_IO). */
+enum iot_err pg_result_err(const PGresult *r);
 
 #endif

@@ -13,17 +13,12 @@
 #include "iot/mem.h"
 #include "sdb_internal.h"
 
-/* A writer waits at most this long for another connection's write lock (the ingest worker's
- * transactions take milliseconds; an operator's sqlite3 shell may hold it for good). It runs on the
- * HTTP thread: past it the API answers 503 + Retry-After instead of holding every request. */
-#define WRITE_BUSY_TIMEOUT_MS 1000
-#define READ_BUSY_TIMEOUT_MS 5000
-
 static enum iot_err sq_open(struct sdb *d, const char *path, bool read_only)
 {
     int rc = sqlite3_open_v2(path, &d->sq, SQLITE_OPEN_READWRITE, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_busy_timeout(d->sq, read_only ? READ_BUSY_TIMEOUT_MS : WRITE_BUSY_TIMEOUT_MS);
+        rc = sqlite3_busy_timeout(d->sq,
+                                  read_only ? SDB_READ_LOCK_WAIT_MS : SDB_WRITE_LOCK_WAIT_MS);
     /* synchronous is per connection (FIELD-NOTES.md): NORMAL like the ingest connection. */
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(d->sq, read_only ? "PRAGMA query_only=1" : "PRAGMA synchronous=NORMAL",
@@ -53,6 +48,7 @@ enum iot_err sdb_open(enum cloud_storage_kind kind, const char *storage, bool re
         return IOT_ERR_NOMEM;
     }
     d->pg = kind == CLOUD_STORAGE_POSTGRESQL;
+    d->read_only = read_only;
     d->what = what ? what : "sdb";
     d->sql = sql;
     d->n = n;
@@ -222,8 +218,16 @@ enum sdb_step sdb_step(struct sdb_stmt *st)
     }
     IOT_LOG(IOT_LOG_ERROR, "%s: statement %zu failed on '%s': %s (%d)", st->db->what, st->id,
             st->db->name, sqlite3_errmsg(st->db->sq), rc);
+    st->db->step_err = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED
+                           ? IOT_ERR_TIMEOUT
+                           : IOT_ERR_IO;
     sqlite3_reset(st->sq);
     return SDB_ERROR;
+}
+
+enum iot_err sdb_step_err(const struct sdb_stmt *st)
+{
+    return st->db->step_err == IOT_ERR_TIMEOUT ? IOT_ERR_TIMEOUT : IOT_ERR_IO;
 }
 
 const char *sdb_col_text(struct sdb_stmt *st, int i)

@@ -29,7 +29,8 @@ struct sdb_stmt;
 /**
  * @brief Connect to @p storage and prepare @p n statements (the array must outlive the handle).
  * SQLite: the file must exist (the ingest store created it), busy timeout, synchronous=NORMAL;
- * @p read_only adds query_only. PostgreSQL: a connection of its own.
+ * @p read_only adds query_only. PostgreSQL: a connection of its own with a lock_timeout (the same
+ * wait as SQLite's busy timeout: short for a writer, longer with @p read_only).
  * @param what for logs, e.g. "commands"
  * @return IOT_OK, IOT_ERR_IO (logged), IOT_ERR_NOMEM
  */
@@ -59,6 +60,11 @@ void sdb_bind_null(struct sdb_stmt *st, int i);
 
 /** @brief Run (first call) or advance. Errors are logged with the statement's number. */
 enum sdb_step sdb_step(struct sdb_stmt *st);
+/** @brief Why the last sdb_step() on @p st's connection returned SDB_ERROR (still valid after
+ * sdb_reset()): IOT_ERR_TIMEOUT (it waited for a lock another connection held past the lock wait:
+ * SQLite busy, PostgreSQL lock_timeout, SQLSTATE 55P03; nothing changed, the API answers 503),
+ * IOT_ERR_IO (anything else). */
+enum iot_err sdb_step_err(const struct sdb_stmt *st);
 /** @brief Column @p i of the current row ("" / 0 for NULL; booleans read as 0/1). */
 const char *sdb_col_text(struct sdb_stmt *st, int i);
 int64_t sdb_col_i64(struct sdb_stmt *st, int i);

@@ -6,6 +6,13 @@
 
 #include "sdb.h"
 
+/* How long a statement waits for a lock another connection holds (SQLite busy timeout, PostgreSQL
+ * lock_timeout). A writer waits briefly: the ingest worker's transactions take milliseconds, an
+ * operator's sqlite3 shell or psql session may hold a lock for good, and the wait runs on the HTTP
+ * thread, so past it the API answers 503 + Retry-After instead of holding every request. */
+#define SDB_WRITE_LOCK_WAIT_MS 1000
+#define SDB_READ_LOCK_WAIT_MS 5000
+
 struct sdb_stmt {
     struct sdb *db;
     size_t id;
@@ -29,7 +36,9 @@ struct sdb {
     const char *what;
     sqlite3 *sq;
     void *conn; /* PGconn */
+    bool read_only;
     bool in_tx;
+    enum iot_err step_err; /* why the last sdb_step() failed (sdb_step_err) */
     const struct sdb_sql *sql;
     size_t n;
     struct sdb_stmt *st;

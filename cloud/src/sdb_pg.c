@@ -23,13 +23,27 @@ static char *to_pg(const char *sqlite_sql)
     return p;
 }
 
+/* The API's session: a statement waiting for a lock another session holds (a row another
+ * transaction updates, an operator's LOCK TABLE, a migration's ALTER TABLE) gives up after the same
+ * wait as SQLite's busy timeout with SQLSTATE 55P03, which sdb_step_err() reports as
+ * IOT_ERR_TIMEOUT (503 + Retry-After), instead of holding the HTTP thread without bound. Only
+ * this connection: the ingest worker's (store_pg.c) keeps waiting; the broker queues meanwhile. */
+static enum iot_err session_setup(struct sdb *d)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET lock_timeout = '%dms'",
+             d->read_only ? SDB_READ_LOCK_WAIT_MS : SDB_WRITE_LOCK_WAIT_MS);
+    return pg_exec(d->conn, d->name, sql);
+}
+
 enum iot_err sdb__pg_connect(struct sdb *d, const char *url)
 {
     PGconn *c = NULL;
     enum iot_err rc = pg_connect(url, d->name, &c);
-    if (rc == IOT_OK)
-        d->conn = c;
-    return rc;
+    if (rc != IOT_OK)
+        return rc;
+    d->conn = c;
+    return session_setup(d); /* on failure sdb_open closes d and its connection */
 }
 
 enum iot_err sdb__pg_prepare(struct sdb *d)
@@ -68,6 +82,8 @@ static enum iot_err ensure_conn(struct sdb *d)
         return IOT_ERR_IO;
     }
     (void)pg_exec(d->conn, d->name, "SET client_min_messages = warning");
+    if (session_setup(d) != IOT_OK)
+        return IOT_ERR_IO;
     return sdb__pg_prepare(d);
 }
 
@@ -83,8 +99,10 @@ enum sdb_step sdb__pg_step(struct sdb_stmt *st)
     struct sdb *d = st->db;
     if (!st->ran) {
         st->ran = true;
-        if (!d->in_tx && ensure_conn(d) != IOT_OK)
+        if (!d->in_tx && ensure_conn(d) != IOT_OK) {
+            d->step_err = IOT_ERR_IO;
             return SDB_ERROR;
+        }
         char name[32];
         snprintf(name, sizeof name, "sdb%zu", st->id);
         PGresult *r = PQexecPrepared(d->conn, name, st->n_params, st->vals, st->lens, st->fmts, 0);
@@ -93,6 +111,8 @@ enum sdb_step sdb__pg_step(struct sdb_stmt *st)
             char what[64];
             snprintf(what, sizeof what, "%s: statement %zu", d->what, st->id);
             pg_log_error(d->name, what, r, d->conn);
+            /* 55P03 (lock_timeout) is the one retryable case the API reports apart (503) */
+            d->step_err = pg_result_err(r) == IOT_ERR_TIMEOUT ? IOT_ERR_TIMEOUT : IOT_ERR_IO;
             PQclear(r);
             return SDB_ERROR;
         }

@@ -18,7 +18,7 @@ base503=$(n503) # /readyz answers 503 while iot-cloud starts
 
 rm -f "$IOT_WORK/release"
 sqlite3 -cmd '.timeout 5000' "$DB" 'BEGIN EXCLUSIVE;' 'SELECT 1;' \
-    ".shell for i in \$(seq 600); do [ -e '$IOT_WORK/release' ] && break; sleep 0.1; done" \
+    ".shell for i in \$(seq 600); do [ -e '$IOT_WORK/release' ] && break; kill -0 $$ 2>/dev/null || break; sleep 0.1; done" \
     'COMMIT;' >"$IOT_WORK/lock.log" 2>&1 &
 lock=$!
 IOT_PIDS+=("$lock")
