@@ -21,6 +21,10 @@
  * inserts at one leaf per device, and with 100 devices their hot leaves outgrow 2 MiB, so every
  * batch re-read pages with a syscall each. */
 #define CACHE_SIZE_PRAGMA "-8192"
+/* Checkpoint the WAL every 4,000 pages (16 MiB; SQLite's default is 1,000): a checkpoint writes
+ * each page changed since the last one once, and the hot index leaves (one per device) change in
+ * every batch, so fewer checkpoints write them fewer times (store bench: 5.3 -> 4.9 us/message). */
+#define WAL_AUTOCHECKPOINT_PRAGMA "4000"
 
 /* Exact schema: test scripts and operators query these tables with the sqlite3 CLI. */
 static const char schema_sql[] =
@@ -483,7 +487,8 @@ static enum iot_err setup_db(struct sqlite_store *s, int target)
     sqlite3_finalize(st);
     /* synchronous is per connection, and Debian defaults it to FULL (FIELD-NOTES.md). */
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=" CACHE_SIZE_PRAGMA,
+        rc = sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=" CACHE_SIZE_PRAGMA
+                          "; PRAGMA wal_autocheckpoint=" WAL_AUTOCHECKPOINT_PRAGMA,
                           NULL, NULL, &msg);
     if (rc == SQLITE_OK)
         rc = query_int(s->db, "PRAGMA user_version", &version);
