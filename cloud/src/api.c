@@ -47,9 +47,7 @@ typedef void (*route_fn)(struct api *a, struct http_request *r, char args[MAX_AR
 
 /* A failed storage operation: 503 with Retry-After when the database is busy (IOT_ERR_TIMEOUT:
  * another writer holds the lock past the busy timeout), 500 otherwise. */
-__attribute__((format(printf, 3, 4))) static void reply_store_error(struct http_request *r,
-                                                                    enum iot_err rc,
-                                                                    const char *fmt, ...)
+void api_reply_store_error(struct http_request *r, enum iot_err rc, const char *fmt, ...)
 {
     char what[160];
     va_list ap;
@@ -113,7 +111,7 @@ static void h_post_command(struct api *a, struct http_request *r, char args[MAX_
     rc = commands_submit(a->commands, rq, id, &o);
     iot_free(rq);
     if (rc != IOT_OK) {
-        reply_store_error(r, rc, "cannot store the command");
+        api_reply_store_error(r, rc, "cannot store the command");
         return;
     }
     char url[64];
@@ -151,7 +149,7 @@ static void reply_command(struct api *a, struct http_request *r, const char *cid
     if (rc == IOT_ERR_NOT_FOUND)
         http_reply_error(r, 404, "not_found", "no command %s", cid);
     else if (rc != IOT_OK)
-        reply_store_error(r, rc, "cannot read command %s", cid);
+        api_reply_store_error(r, rc, "cannot read command %s", cid);
     else
         http_reply_json(r, 200, j);
 }
@@ -202,7 +200,7 @@ static void h_get_command(struct api *a, struct http_request *r, char args[MAX_A
         else if (rc == IOT_ERR_NOT_FOUND)
             http_reply_error(r, 404, "not_found", "no command %s", cid);
         else
-            reply_store_error(r, rc, "cannot read command %s", cid);
+            api_reply_store_error(r, rc, "cannot read command %s", cid);
         return;
     }
     cJSON_Delete(j);
@@ -234,7 +232,7 @@ static void h_delete_command(struct api *a, struct http_request *r,
         return;
     }
     if (rc != IOT_OK) {
-        reply_store_error(r, rc, "cannot cancel %s", cid);
+        api_reply_store_error(r, rc, "cannot cancel %s", cid);
         return;
     }
     if (!cancelled) {
@@ -295,7 +293,7 @@ static void h_put_desired(struct api *a, struct http_request *r, char args[MAX_A
     rc = commands_set_desired(a->commands, args[0], kv, d->n, &version);
     iot_free(d);
     if (rc != IOT_OK) {
-        reply_store_error(r, rc, "cannot store the desired state");
+        api_reply_store_error(r, rc, "cannot store the desired state");
         return;
     }
     cJSON *o = cJSON_CreateObject();

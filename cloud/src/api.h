@@ -49,6 +49,14 @@ void api_event(struct api *a, const char *event, const char *device, cJSON *data
 /** @brief True when someone listens to events (skip building them otherwise). */
 bool api_events_wanted(struct api *a);
 
+/**
+ * @brief Answer a failed storage call: 503 + Retry-After for IOT_ERR_TIMEOUT (the database is
+ * busy past the lock wait), else 500; @p fmt names what failed.
+ */
+__attribute__((format(printf, 3, 4))) void api_reply_store_error(struct http_request *r,
+                                                                 enum iot_err rc,
+                                                                 const char *fmt, ...);
+
 /* api_data.c: registry and telemetry reads over the API's read connection (MHD's thread). */
 struct api_db;
 /** @brief The API's read connection (SQLite path or postgresql:// URI). */

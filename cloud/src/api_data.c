@@ -126,10 +126,18 @@ static void add_int_or_null(cJSON *o, const char *k, struct sdb_stmt *st, int i)
         cJSON_AddNumberToObject(o, k, (double)sdb_col_i64(st, i));
 }
 
+/* A failed read (sdb logged the cause): 503 with Retry-After when it waited for a lock past the
+ * lock wait (IOT_ERR_TIMEOUT: SQLite busy, PostgreSQL lock_timeout, e.g. an ACCESS EXCLUSIVE lock
+ * of a migration), as a busy write; 500 otherwise. */
+static void reply_read_error(struct http_request *r, enum iot_err rc)
+{
+    api_reply_store_error(r, rc, "storage read");
+}
+
 static void db_error(struct sdb_stmt *st, struct http_request *r)
 {
-    sdb_reset(st); /* sdb logged the cause */
-    http_reply_error(r, 500, "internal", "storage query failed");
+    sdb_reset(st);
+    reply_read_error(r, sdb_step_err(st));
 }
 
 static bool parse_limit(struct http_request *r, int64_t *limit)
@@ -244,11 +252,17 @@ void api_db_devices(struct api_db *d, struct http_request *r)
     http_reply_json(r, 200, o);
 }
 
-static void add_desired_and_counts(struct api_db *d, const char *id, cJSON *o, bool *known)
+/* @return IOT_OK, IOT_ERR_TIMEOUT, IOT_ERR_IO */
+static enum iot_err add_desired_and_counts(struct api_db *d, const char *id, cJSON *o, bool *known)
 {
     struct sdb_stmt *st = prep(d, Q_DESIRED);
     sdb_bind_text(st, 1, id);
-    if (sdb_step(st) == SDB_ROW) {
+    enum sdb_step rc = sdb_step(st);
+    if (rc == SDB_ERROR) {
+        sdb_reset(st);
+        return sdb_step_err(st);
+    }
+    if (rc == SDB_ROW) {
         *known = true;
         cJSON *des = cJSON_AddObjectToObject(o, "desired");
         if (des) {
@@ -267,13 +281,15 @@ static void add_desired_and_counts(struct api_db *d, const char *id, cJSON *o, b
         cJSON_AddNumberToObject(cmds, cmd_state_name((enum cmd_state)i), 0);
     st = prep(d, Q_CMD_COUNTS);
     sdb_bind_text(st, 1, id);
-    while (cmds && sdb_step(st) == SDB_ROW) {
+    rc = SDB_DONE;
+    while (cmds && (rc = sdb_step(st)) == SDB_ROW) {
         *known = true;
         cJSON *c = cJSON_GetObjectItemCaseSensitive(cmds, sdb_col_text(st, 0));
         if (c)
             cJSON_SetNumberValue(c, (double)sdb_col_i64(st, 1));
     }
     sdb_reset(st);
+    return rc == SDB_ERROR ? sdb_step_err(st) : IOT_OK;
 }
 
 struct seq_range {
@@ -315,12 +331,13 @@ static size_t add_gap(cJSON *gaps, size_t room, int64_t epoch, int64_t first, in
 }
 
 /* "epochs" (the summaries), "gaps" (missing and not reported dropped) and "dropped" (as the device
- * reported them), each bounded; "*_truncated" says when there is more. */
-static bool add_sequence(struct api_db *d, const char *id, cJSON *o)
+ * reported them), each bounded; "*_truncated" says when there is more.
+ * @return IOT_OK, IOT_ERR_NOMEM, IOT_ERR_TIMEOUT, IOT_ERR_IO */
+static enum iot_err add_sequence(struct api_db *d, const char *id, cJSON *o)
 {
     struct seq_range *dr = iot_malloc(DROPPED_MAX * sizeof *dr);
     if (!dr)
-        return false;
+        return IOT_ERR_NOMEM;
     size_t n_dr = 0;
     struct sdb_stmt *st = prep(d, Q_DROPPED);
     sdb_bind_text(st, 1, id);
@@ -384,7 +401,7 @@ static bool add_sequence(struct api_db *d, const char *id, cJSON *o)
     }
     cJSON_AddBoolToObject(o, "gaps_truncated", truncated);
     iot_free(dr);
-    return ok;
+    return ok ? IOT_OK : sdb_step_err(st);
 }
 
 void api_db_device(struct api_db *d, struct http_request *r, const char *id)
@@ -434,22 +451,25 @@ void api_db_device(struct api_db *d, struct http_request *r, const char *id)
     sdb_reset(st);
     if (counters)
         cJSON_AddItemToObject(o, "counters", counters);
-    add_desired_and_counts(d, id, o, &known);
-    if (!known) {
+    enum iot_err err = add_desired_and_counts(d, id, o, &known);
+    if (err == IOT_OK && !known) {
         cJSON_Delete(o);
         http_reply_error(r, 404, "not_found", "no device %s", id);
         return;
     }
-    if (!add_sequence(d, id, o)) {
+    if (err == IOT_OK)
+        err = add_sequence(d, id, o);
+    if (err != IOT_OK) {
         cJSON_Delete(o);
-        http_reply_error(r, 500, "internal", "storage query failed");
+        reply_read_error(r, err);
         return;
     }
     http_reply_json(r, 200, o);
 }
 
-static bool add_metrics(struct api_db *d, const char *id, int64_t epoch, int64_t seq,
-                        const char *metric, cJSON *item)
+/* @return IOT_OK, IOT_ERR_NOMEM, IOT_ERR_TIMEOUT, IOT_ERR_IO */
+static enum iot_err add_metrics(struct api_db *d, const char *id, int64_t epoch, int64_t seq,
+                                const char *metric, cJSON *item)
 {
     cJSON *m = cJSON_AddObjectToObject(item, "metrics");
     struct sdb_stmt *st = prep(d, Q_METRICS);
@@ -457,7 +477,8 @@ static bool add_metrics(struct api_db *d, const char *id, int64_t epoch, int64_t
     sdb_bind_i64(st, 2, epoch);
     sdb_bind_i64(st, 3, seq);
     sdb_bind_text(st, 4, metric);
-    while (m && sdb_step(st) == SDB_ROW) {
+    enum sdb_step rc = SDB_DONE;
+    while (m && (rc = sdb_step(st)) == SDB_ROW) {
         cJSON *v = cJSON_AddObjectToObject(m, sdb_col_text(st, 0));
         if (!v)
             continue;
@@ -466,7 +487,9 @@ static bool add_metrics(struct api_db *d, const char *id, int64_t epoch, int64_t
             cJSON_AddStringToObject(v, "unit", sdb_col_text(st, 2));
     }
     sdb_reset(st);
-    return m != NULL;
+    if (rc == SDB_ERROR)
+        return sdb_step_err(st);
+    return m ? IOT_OK : IOT_ERR_NOMEM;
 }
 
 void api_db_telemetry(struct api_db *d, struct http_request *r, const char *id)
@@ -536,15 +559,22 @@ void api_db_telemetry(struct api_db *d, struct http_request *r, const char *id)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "device_id", id);
     cJSON *items = cJSON_AddArrayToObject(o, "items");
-    for (int64_t i = 0; items && i < n; i++) {
+    enum iot_err err = IOT_OK;
+    for (int64_t i = 0; items && i < n && err == IOT_OK; i++) {
         cJSON *it = cJSON_CreateObject();
         if (!it)
             break;
         json_add_u64_str(it, "epoch", (uint64_t)rows[i][0]);
         cJSON_AddNumberToObject(it, "seq", (double)rows[i][1]);
         cJSON_AddNumberToObject(it, "time_ms", (double)rows[i][2]);
-        add_metrics(d, id, rows[i][0], rows[i][1], metric, it);
+        err = add_metrics(d, id, rows[i][0], rows[i][1], metric, it);
         cJSON_AddItemToArray(items, it);
+    }
+    if (err == IOT_ERR_TIMEOUT || err == IOT_ERR_IO) { /* a page without its values: none */
+        iot_free(rows);
+        cJSON_Delete(o);
+        reply_read_error(r, err);
+        return;
     }
     if (more) {
         char cur[CURSOR_MAX + 1];

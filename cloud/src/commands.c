@@ -3,7 +3,7 @@
  * threads post. One lock guards the store connection and the in-flight table; events from other
  * threads go through a small inbox (its own lock) so Paho's and the worker's threads never wait
  * for SQLite here. Listeners and webhooks are told after commit. The main loop's part (events,
- * deadlines, publishing) is in commands_dispatch.c. */
+ * deadlines, publishing, retries of device updates the store refused) is in commands_dispatch.c. */
 #define IOT_LOG_TAG "cloud.commands"
 #include "commands.h"
 
@@ -247,6 +247,7 @@ enum iot_err commands_create(const struct cloud_config *cfg, struct ingest_metri
     c->next_expiry_ms = 0; /* scan once at start */
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->inbox_lock, NULL);
+    commands__retry_init(&c->retry, RETRY_MAX);
     enum iot_err rc = cmd_store_open(cfg->storage_kind, cfg->storage, &c->store);
     if (rc == IOT_OK && cfg->commands.signing_key_file[0]) {
         rc = plat_signer_load(cfg->commands.signing_key_file, &c->signer);
@@ -272,6 +273,10 @@ void commands_destroy(struct commands *c)
     if (!c)
         return;
     webhooks_destroy(c->webhooks);
+    if (c->retry.n)
+        IOT_LOG(IOT_LOG_ERROR, "%zu command updates from devices were never stored (the database "
+                "stayed unavailable): lost; their commands end at their deadline", c->retry.n);
+    commands__retry_deinit(&c->retry);
     cmd_store_close(c->store);
     plat_signer_destroy(c->signer);
     for (size_t i = 0; i < c->n_inbox; i++)
@@ -411,8 +416,10 @@ enum iot_err commands_cancel(struct commands *c, const char *cid, bool *cancelle
     *cancelled = false;
     pthread_mutex_lock(&c->lock);
     enum iot_err rc = cmd_store_state(c->store, cid, &st, device);
-    /* Queued but published and awaiting its PUBACK counts as delivered: the device may run it. */
-    if (rc == IOT_OK && st == CMD_QUEUED && !commands__inflight_find_cmd(c, cid)) {
+    /* Queued but published and awaiting its PUBACK counts as delivered: the device may run it; so
+     * does one whose PUBACK or result waits for a retry. */
+    if (rc == IOT_OK && st == CMD_QUEUED && !commands__inflight_find_cmd(c, cid) &&
+        !commands__retry_has(&c->retry, cid)) {
         rc = commands__apply(c, &ch, cid, device, st, CMD_EV_CANCEL, plat_wall_ms(), NULL);
         *cancelled = rc == IOT_OK;
         if (rc == IOT_ERR_INVAL)

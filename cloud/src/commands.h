@@ -118,7 +118,11 @@ void commands_on_connected(struct commands *c);
 
 /**
  * @brief Main loop: apply queued events, expire commands past their deadline, publish what is due.
- * @return ms until the next deadline (capped at 1000)
+ * A device's result or a PUBACK the store refuses (database locked past the lock wait, or failing)
+ * is kept in memory and retried from here with a backoff, in arrival order per command
+ * (iot_cloud_command_updates_* metrics); its command is not expired, cancelled or re-published
+ * meanwhile.
+ * @return ms until the next deadline or retry (capped at 1000)
  */
 uint32_t commands_tick(struct commands *c);
 

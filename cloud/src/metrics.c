@@ -47,6 +47,9 @@ void ingest_metrics_init(struct ingest_metrics *m)
     atomic_init(&m->command_results_unmatched, 0);
     atomic_init(&m->command_results_late, 0);
     atomic_init(&m->commands_resent, 0);
+    atomic_init(&m->command_updates_deferred, 0);
+    atomic_init(&m->command_updates_pending, 0);
+    atomic_init(&m->command_updates_dropped, 0);
     atomic_init(&m->webhooks_tried, 0);
     atomic_init(&m->webhooks_delivered, 0);
     atomic_init(&m->webhooks_failed_tries, 0);
@@ -172,6 +175,15 @@ enum iot_err ingest_metrics_render(const struct ingest_metrics *m, char **out, s
     metric(&b, "iot_cloud_commands_resent_total", "counter",
            "Sent, unanswered commands published again when their device came back online",
            atomic_load(&m->commands_resent));
+    metric(&b, "iot_cloud_command_updates_deferred_total", "counter",
+           "Command results and acknowledgements not stored at once (database busy), kept to retry",
+           atomic_load(&m->command_updates_deferred));
+    metric(&b, "iot_cloud_command_updates_pending", "gauge",
+           "Command results and acknowledgements waiting for a retry",
+           atomic_load(&m->command_updates_pending));
+    metric(&b, "iot_cloud_command_updates_dropped_total", "counter",
+           "Command results and acknowledgements lost: retry list full, or failing for 10 min",
+           atomic_load(&m->command_updates_dropped));
     metric(&b, "iot_cloud_webhooks_tried_total", "counter", "Webhook tries started",
            atomic_load(&m->webhooks_tried));
     metric(&b, "iot_cloud_webhooks_delivered_total", "counter", "Webhooks answered with 2xx",

@@ -41,6 +41,9 @@ struct ingest_metrics {
     atomic_uint_fast64_t command_results_unmatched; /**< unknown command or another device's */
     atomic_uint_fast64_t command_results_late;      /**< the command was already terminal */
     atomic_uint_fast64_t commands_resent; /**< sent, unanswered, re-published on reconnect */
+    atomic_uint_fast64_t command_updates_deferred; /**< device updates kept for a retry */
+    atomic_uint_fast64_t command_updates_pending;  /**< gauge: device updates waiting to retry */
+    atomic_uint_fast64_t command_updates_dropped;  /**< retry list full, or failing too long */
     atomic_uint_fast64_t webhooks_tried;       /**< tries started */
     atomic_uint_fast64_t webhooks_delivered;   /**< webhooks answered 2xx */
     atomic_uint_fast64_t webhooks_failed_tries; /**< tries that failed */

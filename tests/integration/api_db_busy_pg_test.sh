@@ -9,6 +9,10 @@
 #    pg_stat_activity) with no store error.
 # 2. A row lock (SELECT ... FOR UPDATE on one command): cancelling that command answers 503 while
 #    a new command for another device is stored (202): the wait is per lock, not a blanket refusal.
+# 3. LOCK TABLE samples, commands IN ACCESS EXCLUSIVE MODE (what ALTER TABLE takes; reads wait
+#    too): GET .../telemetry (samples) and GET /v1/devices/{id} (its command counts) answer 503
+#    with Retry-After once the read connection's lock_timeout (5 s) passes, not 500 and not a 200
+#    missing what it could not read.
 # Released, the same writes succeed: a command to the agent is delivered and succeeds, the desired
 # state is stored once, and every sample the agent took is stored exactly once.
 set -euo pipefail
@@ -100,6 +104,18 @@ expect_status 202 POST /v1/devices/dev-3/commands '{"name":"ping","timeout_s":60
 [ "$(n503)" = $((base503 + 4)) ] || iot_fail "503 responses counted: $(n503), want $base503 + 4"
 release
 iot_log "ok: a write waiting on a locked row answered 503; another row's write was stored"
+
+# ---- 3. reads
+hold 'BEGIN; LOCK TABLE samples, commands IN ACCESS EXCLUSIVE MODE;'
+busy GET '/v1/devices/dev-1/telemetry?limit=5'
+busy GET /v1/devices/dev-1
+[ "$(n503)" = $((base503 + 6)) ] || iot_fail "503 responses counted: $(n503), want $base503 + 6"
+release
+expect_status 200 GET '/v1/devices/dev-1/telemetry?limit=5'
+[ "$(jq -r '.items | length' <<<"$API_BODY")" = 5 ] || iot_fail "telemetry after the lock: $API_BODY"
+expect_status 200 GET /v1/devices/dev-1
+[ "$(jq -r .counters.commands.queued <<<"$API_BODY")" = 0 ] || iot_fail "device after the lock: $API_BODY"
+iot_log "ok: reads waiting on an ACCESS EXCLUSIVE lock answered 503 with Retry-After; 200 after"
 
 # ---- after the locks: the same writes succeed
 expect_status 200 DELETE "/v1/commands/$cid"

@@ -2,7 +2,9 @@
 /* commands (with cmd_store, cmd_sign) over a real SQLite file and a key pair made here: the
  * stored SignedCommand verifies with the public key, idempotency keys return the same command
  * (also after a reopen), device results, cancels and deadlines move the lifecycle, the listener
- * sees every transition; webhook signatures match a known HMAC-SHA256 vector. */
+ * sees every transition; results that arrive while another connection holds the database lock are
+ * kept and applied after it, in order (the retry list alone too); webhook signatures match a known
+ * HMAC-SHA256 vector. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +17,9 @@
 #include <cmocka.h>
 
 #include "commands.h"
+#include "commands_internal.h"
 #include "iot/log.h"
+#include "iot/mem.h"
 #include "ingest/store.h"
 #include "iot/plat_clock.h"
 #include "store_fx.h"
@@ -257,6 +261,157 @@ static void test_commands_lifecycle_results_cancel_and_deadline(void **state)
     assert_int_equal(atomic_load(&f->m.commands_by_state[CMD_EXPIRED]), 1);
 }
 
+/* Another connection holds the lock the command store's writes wait on (SQLite: the write lock;
+ * PostgreSQL: the commands table, reads still go on). */
+static void lock_commands(void)
+{
+    if (strcmp(store_fx_backend(), "sqlite") == 0)
+        store_fx_exec("BEGIN IMMEDIATE");
+    else
+        store_fx_exec("BEGIN; LOCK TABLE commands IN EXCLUSIVE MODE");
+}
+
+static void test_commands_results_while_locked_kept_and_applied_in_order(void **state)
+{
+    struct fx *f = *state;
+    char a[CMD_ID_LEN + 1], b[CMD_ID_LEN + 1];
+    submit(f, "dev-1", "ping", 2, NULL, a, CMD_SUBMIT_CREATED);
+    submit(f, "dev-1", "ping", 60, NULL, b, CMD_SUBMIT_CREATED);
+    int64_t a_deadline = plat_wall_ms() + 2000;
+
+    lock_commands();
+    Iot__V1__CommandResult ok = result(a, "dev-1", IOT__V1__COMMAND_RESULT__STATUS__OK);
+    Iot__V1__CommandResult again = result(a, "dev-1", IOT__V1__COMMAND_RESULT__STATUS__ERROR);
+    Iot__V1__CommandResult ok_b = result(b, "dev-1", IOT__V1__COMMAND_RESULT__STATUS__OK);
+    commands_on_result(f->c, &ok);
+    commands_on_result(f->c, &again); /* a second answer of a: after the first, so late */
+    commands_on_result(f->c, &ok_b);
+    iot_log_set_level(IOT_LOG_ERROR); /* the lock timeouts are logged as warnings */
+    uint32_t wait_ms = commands_tick(f->c); /* the first apply waits out the lock; all kept */
+    assert_true(wait_ms <= RETRY_BACKOFF_MIN_MS);
+    assert_int_equal(state_of(f, a), CMD_QUEUED);
+    assert_int_equal(state_of(f, b), CMD_QUEUED);
+    assert_int_equal(atomic_load(&f->m.command_updates_deferred), 3);
+    assert_int_equal(atomic_load(&f->m.command_updates_pending), 3);
+    /* b's device answered: no longer cancellable (the API's 409), even before it is stored */
+    bool cancelled = true;
+    assert_int_equal(commands_cancel(f->c, b, &cancelled), IOT_OK);
+    assert_false(cancelled);
+
+    /* a's deadline passes while the lock is held: a is answered, so it does not expire. */
+    while (plat_wall_ms() <= a_deadline + 100)
+        plat_sleep_ms(50);
+    (void)commands_tick(f->c); /* a's retry times out again */
+    (void)commands_tick(f->c); /* nothing due: the deadline scan runs and skips a */
+    assert_int_equal(state_of(f, a), CMD_QUEUED);
+    assert_int_equal(atomic_load(&f->m.command_updates_pending), 3);
+    iot_log_set_level(IOT_LOG_INFO);
+
+    store_fx_exec("COMMIT");
+    plat_sleep_ms(commands__retry_backoff_ms(2) + 50);
+    (void)commands_tick(f->c);
+    assert_int_equal(state_of(f, a), CMD_SUCCEEDED);
+    assert_int_equal(state_of(f, b), CMD_SUCCEEDED);
+    assert_int_equal(atomic_load(&f->m.command_updates_pending), 0);
+    assert_int_equal(atomic_load(&f->m.command_updates_dropped), 0);
+    assert_int_equal(atomic_load(&f->m.command_results_late), 1); /* the second answer of a */
+    assert_int_equal(atomic_load(&f->m.commands_by_state[CMD_EXPIRED]), 0);
+
+    cJSON *j = NULL;
+    assert_int_equal(commands_get(f->c, a, &j, NULL), IOT_OK);
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(j, "result");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(res, "status")->valuestring, "OK");
+    /* the transitions carry the time the answer arrived: before the deadline */
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "history");
+    assert_int_equal(cJSON_GetArraySize(h), 3);
+    const cJSON *last = cJSON_GetArrayItem(h, 2);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(last, "state")->valuestring, "succeeded");
+    assert_true(cJSON_GetObjectItemCaseSensitive(last, "at_ms")->valuedouble < (double)a_deadline);
+    cJSON_Delete(j);
+
+    char want[6][64];
+    snprintf(want[0], 64, "%s queued", a);
+    snprintf(want[1], 64, "%s queued", b);
+    snprintf(want[2], 64, "%s sent", a);
+    snprintf(want[3], 64, "%s succeeded", a);
+    snprintf(want[4], 64, "%s sent", b);
+    snprintf(want[5], 64, "%s succeeded", b);
+    assert_int_equal(f->n_seen, 6);
+    for (size_t i = 0; i < 6; i++)
+        assert_string_equal(f->seen[i], want[i]);
+}
+
+static void retry_ev(struct inbox_ev *ev, const char *cid, const char *json)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->kind = EV_RESULT;
+    snprintf(ev->cid, sizeof ev->cid, "%s", cid);
+    ev->result_json = json ? iot_strdup(json) : NULL;
+}
+
+static void test_commands_retry_list_orders_per_command_backs_off_and_is_bounded(void **state)
+{
+    (void)state;
+    assert_int_equal(commands__retry_backoff_ms(1), RETRY_BACKOFF_MIN_MS);
+    assert_int_equal(commands__retry_backoff_ms(2), 2 * RETRY_BACKOFF_MIN_MS);
+    assert_int_equal(commands__retry_backoff_ms(3), 4 * RETRY_BACKOFF_MIN_MS);
+    assert_int_equal(commands__retry_backoff_ms(60), RETRY_BACKOFF_MAX_MS);
+
+    struct retry_list r;
+    commands__retry_init(&r, 3);
+    assert_int_equal(commands__retry_wait_ms(&r, 0), UINT32_MAX);
+    struct inbox_ev ev;
+    const uint64_t t0 = 1000;
+    retry_ev(&ev, "cmd-x", "{\"n\":1}");
+    assert_int_equal(commands__retry_push(&r, &ev, 5, IOT_ERR_TIMEOUT, t0), IOT_OK);
+    assert_null(ev.result_json); /* taken */
+    retry_ev(&ev, "cmd-y", NULL);
+    assert_int_equal(commands__retry_push(&r, &ev, 6, IOT_ERR_TIMEOUT, t0 + 10), IOT_OK);
+    retry_ev(&ev, "cmd-x", "{\"n\":2}");
+    assert_int_equal(commands__retry_push(&r, &ev, 7, IOT_ERR_IO, t0 + 20), IOT_OK);
+    retry_ev(&ev, "cmd-z", "{}");
+    assert_int_equal(commands__retry_push(&r, &ev, 8, IOT_ERR_TIMEOUT, t0 + 30), IOT_ERR_FULL);
+    assert_non_null(ev.result_json); /* refused: still the caller's */
+    iot_free(ev.result_json);
+    assert_int_equal(r.n, 3);
+    assert_true(commands__retry_has(&r, "cmd-x"));
+    assert_false(commands__retry_has(&r, "cmd-z"));
+
+    /* nothing before the first backoff */
+    assert_int_equal(commands__retry_wait_ms(&r, t0), RETRY_BACKOFF_MIN_MS);
+    assert_int_equal(commands__retry_next(&r, 0, t0 + RETRY_BACKOFF_MIN_MS - 1), r.n);
+    /* all due: the first x, then y; the second x waits behind the first */
+    uint64_t t1 = t0 + 20 + RETRY_BACKOFF_MIN_MS;
+    assert_int_equal(commands__retry_next(&r, 0, t1), 0);
+    assert_int_equal(commands__retry_next(&r, 1, t1), 1);
+    assert_int_equal(commands__retry_next(&r, 2, t1), r.n);
+    /* the first x fails again: it waits twice as long, and so does the second x; y goes */
+    commands__retry_failed(&r, 0, IOT_ERR_TIMEOUT, t1);
+    uint64_t t2 = t1 + 2 * RETRY_BACKOFF_MIN_MS;
+    assert_int_equal(r.v[0].tries, 2);
+    assert_int_equal(r.v[0].due_mono_ms, t2);
+    assert_int_equal(r.v[2].due_mono_ms, t2);
+    assert_int_equal(commands__retry_next(&r, 0, t1), 1);
+    commands__retry_remove(&r, 1); /* y applied */
+    assert_int_equal(r.n, 2);
+    assert_int_equal(commands__retry_next(&r, 0, t1), r.n);
+    assert_int_equal(commands__retry_wait_ms(&r, t1), 2 * RETRY_BACKOFF_MIN_MS); /* no spin */
+    /* a newer update of x pushed now is not due before the older ones either */
+    retry_ev(&ev, "cmd-x", "{\"n\":3}");
+    assert_int_equal(commands__retry_push(&r, &ev, 9, IOT_ERR_TIMEOUT, t1), IOT_OK);
+    assert_int_equal(r.v[2].due_mono_ms, t2);
+    assert_int_equal(commands__retry_wait_ms(&r, t1), 2 * RETRY_BACKOFF_MIN_MS);
+    /* the first x applied: the second is next, with its own result */
+    assert_int_equal(commands__retry_next(&r, 0, t2), 0);
+    commands__retry_remove(&r, 0);
+    assert_int_equal(commands__retry_next(&r, 0, t2), 0);
+    assert_string_equal(r.v[0].ev.result_json, "{\"n\":2}");
+    assert_int_equal(r.v[0].at_ms, 7);
+    assert_int_equal(r.v[0].last_err, IOT_ERR_IO);
+    commands__retry_deinit(&r); /* frees what is left (ASan checks) */
+    assert_int_equal(r.n, 0);
+}
+
 static void test_commands_set_desired_versions_increase(void **state)
 {
     struct fx *f = *state;
@@ -300,6 +455,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_commands_lifecycle_results_cancel_and_deadline, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_commands_results_while_locked_kept_and_applied_in_order, setup, teardown),
+        cmocka_unit_test(test_commands_retry_list_orders_per_command_backs_off_and_is_bounded),
         cmocka_unit_test_setup_teardown(test_commands_set_desired_versions_increase, setup,
                                         teardown),
         cmocka_unit_test(test_webhooks_signature_matches_hmac_sha256_vector),
