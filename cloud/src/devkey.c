@@ -18,9 +18,10 @@ static uint64_t hash(const char *dev, uint64_t epoch)
     return h ^ (h >> 29);
 }
 
+/* Entries are elements of an array of structs that start with a struct devkey: aligned for it. */
 static const struct devkey *key_at(const void *base, size_t stride, size_t i)
 {
-    return (const struct devkey *)((const unsigned char *)base + i * stride);
+    return (const struct devkey *)(const void *)((const unsigned char *)base + i * stride);
 }
 
 static enum iot_err fill(struct devkey_index *x, const void *base, size_t stride, size_t n,
