@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The agent's control plane: signed commands and desired state. Every SignedCommand is verified
  * (ECDSA P-256 over body, the cloud's key) before anything else; then rejected (other device,
- * expired), de-duplicated against the persisted replay set, run (built-in, or an allow-listed
- * handler process polled from the loop) and answered with a CommandResult on devices/{id}/responses
- * (QoS 1, echoing MQTT 5 correlation data). Answers and ReportedStates wait in a small queue until
+ * expired), de-duplicated against the persisted replay set (an unknown id issued at or before the
+ * newest one the set has forgotten is refused), run (built-in, or an allow-listed handler process
+ * polled from the loop) and answered with a CommandResult on devices/{id}/responses (QoS 1,
+ * echoing MQTT 5 correlation data). Answers and ReportedStates wait in a small queue until
  * PUBACKed and are re-sent after a reconnect. */
 #define IOT_LOG_TAG "agent.commands"
 #include "commands.h"
@@ -382,7 +383,7 @@ static void run_handler(struct agent_ctl *c, const struct agent_cmd_handler_conf
         answer_status(c, cmd->id, ST(ERROR), "busy: too many handlers running; try again", corr);
         return;
     }
-    if (agent_replay_begin(c->replay, cmd->id) != IOT_OK) {
+    if (agent_replay_begin(c->replay, cmd->id, cmd->issued_ms, cmd->expires_ms) != IOT_OK) {
         answer_status(c, cmd->id, ST(ERROR), "cannot record the command id; not executed", corr);
         return;
     }
@@ -397,6 +398,26 @@ static void run_handler(struct agent_ctl *c, const struct agent_cmd_handler_conf
     }
     snprintf(j->id, sizeof j->id, "%s", cmd->id);
     j->corr = *corr;
+}
+
+/* An unknown id issued at or before the newest command the replay set has forgotten may be one
+ * of those forgotten ones, re-delivered (the cloud re-publishes unanswered commands until they
+ * expire): running it could run it twice, so it is refused. Returns true when refused. */
+static bool issued_before_floor(struct agent_ctl *c, const Iot__V1__Command *cmd,
+                                const struct corr *corr)
+{
+    int64_t floor_ms = agent_replay_floor_ms(c->replay);
+    if (floor_ms <= 0 || cmd->issued_ms > floor_ms)
+        return false;
+    char msg[200];
+    snprintf(msg, sizeof msg, "issued at or before a command this agent has forgotten "
+             "(replay_max %" PRIu32 "): not run, it may have run already",
+             c->cfg->commands.replay_max);
+    IOT_LOG(IOT_LOG_WARN, "command %s issued_ms %" PRId64 " <= replay floor %" PRId64
+            ": refused, it may be a forgotten command delivered again", cmd->id, cmd->issued_ms,
+            floor_ms);
+    answer_status(c, cmd->id, ST(REJECTED), msg, corr);
+    return true;
 }
 
 static void dispatch(struct agent_ctl *c, const Iot__V1__Command *cmd, const struct corr *corr)
@@ -427,9 +448,11 @@ static void dispatch(struct agent_ctl *c, const Iot__V1__Command *cmd, const str
         answer_status(c, cmd->id, ST(EXPIRED), msg, corr);
         return;
     }
+    if (issued_before_floor(c, cmd, corr))
+        return;
     const char *name = cmd->name ? cmd->name : "";
     if (agent__cmd_builtin_exists(name)) {
-        if (agent_replay_begin(c->replay, cmd->id) != IOT_OK) {
+        if (agent_replay_begin(c->replay, cmd->id, cmd->issued_ms, cmd->expires_ms) != IOT_OK) {
             answer_status(c, cmd->id, ST(ERROR), "cannot record the command id; not executed",
                           corr);
             return;

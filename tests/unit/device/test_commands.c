@@ -222,7 +222,7 @@ static void test_commands_interrupted_command_not_rerun_after_restart(void **sta
     assert_int_equal(plat_dir_ensure(e->fx.cfg.state_dir, 0700), IOT_OK);
     struct agent_replay *rp;
     assert_int_equal(agent_replay_open(e->fx.cfg.state_dir, 100, &rp), IOT_OK);
-    assert_int_equal(agent_replay_begin(rp, "c-crash"), IOT_OK);
+    assert_int_equal(agent_replay_begin(rp, "c-crash", CENV_NOW_WALL, 0), IOT_OK);
     agent_replay_close(rp);
     cenv_start(e);
     uint64_t s0 = samples(e);
@@ -245,7 +245,7 @@ static void test_commands_replay_set_bounded_and_damage_detected(void **state)
     char id[32];
     for (int i = 0; i < 20; i++) {
         snprintf(id, sizeof id, "id-%d", i);
-        assert_int_equal(agent_replay_begin(rp, id), IOT_OK);
+        assert_int_equal(agent_replay_begin(rp, id, 1000 + i, 0), IOT_OK);
         assert_int_equal(agent_replay_finish(rp, id, (const uint8_t *)"res", 3), IOT_OK);
     }
     assert_int_equal(agent_replay_count(rp), 16);
@@ -271,6 +271,60 @@ static void test_commands_replay_set_bounded_and_damage_detected(void **state)
     agent_replay_close(rp);
     strcat(path, ".bad");
     assert_true(plat_file_readable(path));
+    cenv_free(e);
+}
+
+/* More commands than replay_max ran since command #1: its id is forgotten, and a re-delivery
+ * (the cloud re-publishes an unanswered command when the device comes back) must not run it. */
+static void test_commands_forgotten_id_redelivered_refused_not_run(void **state)
+{
+    (void)state;
+    struct cenv *e = cenv_new(true);
+    e->fx.cfg.commands.replay_max = 16;
+    cenv_start(e);
+    uint64_t s0 = samples(e);
+    int64_t exp = CENV_NOW_WALL + 3600000;
+    uint8_t first[4096], buf[4096];
+    size_t n_first = 0;
+    for (int i = 1; i <= 20; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "c-%d", i);
+        size_t n = cenv_command_at(e->signer, id, "dev-1", "sample_now", CENV_NOW_WALL - 100 + i,
+                                   exp, NULL, buf, sizeof buf);
+        if (i == 1) {
+            memcpy(first, buf, n);
+            n_first = n;
+        }
+        cenv_send(e, buf, n, NULL);
+        cenv_step(e);
+        fake_mqtt_ack_all(&e->fx.mq);
+        expect_status(e, (size_t)i - 1, id, OK);
+    }
+    assert_int_equal(samples(e), s0 + 20);
+
+    cenv_send(e, first, n_first, "again"); /* same id, same signed bytes, not expired */
+    cenv_step(e);
+    assert_int_equal(samples(e), s0 + 20); /* not run again */
+    assert_int_equal(cenv_count(e, "responses"), 21);
+    Iot__V1__CommandResult *r = cenv_result(e, 20);
+    assert_string_equal(r->command_id, "c-1");
+    assert_int_equal(r->status, ST(REJECTED));
+    assert_non_null(strstr(r->message, "replay_max 16"));
+    assert_non_null(strstr(r->message, "not run"));
+    iot__v1__command_result__free_unpacked(r, NULL);
+
+    /* also after a restart (the floor is persisted), while a newer command still runs */
+    cenv_restart_agent(e);
+    uint64_t s1 = samples(e);
+    cenv_send(e, first, n_first, NULL);
+    cenv_step(e);
+    expect_status(e, 0, "c-1", ST(REJECTED));
+    size_t n = cenv_command_at(e->signer, "c-new", "dev-1", "sample_now", CENV_NOW_WALL, exp,
+                               NULL, buf, sizeof buf);
+    cenv_send(e, buf, n, NULL);
+    cenv_step(e);
+    expect_status(e, 1, "c-new", OK);
+    assert_int_equal(samples(e), s1 + 1);
     cenv_free(e);
 }
 
@@ -498,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_commands_duplicate_answered_from_store_run_once),
         cmocka_unit_test(test_commands_interrupted_command_not_rerun_after_restart),
         cmocka_unit_test(test_commands_replay_set_bounded_and_damage_detected),
+        cmocka_unit_test(test_commands_forgotten_id_redelivered_refused_not_run),
         cmocka_unit_test(test_commands_unknown_command),
         cmocka_unit_test(test_commands_set_interval_bounds_and_effect),
         cmocka_unit_test(test_commands_smart_home_and_get_state),

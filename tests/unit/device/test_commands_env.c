@@ -69,8 +69,15 @@ void cenv_free(struct cenv *e)
 size_t cenv_command(struct plat_signer *s, const char *id, const char *device, const char *name,
                     int64_t expires_ms, const char *const *params, uint8_t *out, size_t cap)
 {
+    return cenv_command_at(s, id, device, name, CENV_NOW_WALL, expires_ms, params, out, cap);
+}
+
+size_t cenv_command_at(struct plat_signer *s, const char *id, const char *device,
+                       const char *name, int64_t issued_ms, int64_t expires_ms,
+                       const char *const *params, uint8_t *out, size_t cap)
+{
     const struct test_msg_command c = {.id = id, .device_id = device, .name = name,
-                                       .params = params, .issued_ms = CENV_NOW_WALL,
+                                       .params = params, .issued_ms = issued_ms,
                                        .expires_ms = expires_ms, .key_id = "test"};
     uint8_t *buf;
     size_t len;

@@ -30,9 +30,14 @@ void cenv_free(struct cenv *e);
 void cenv_step(struct cenv *e);
 void cenv_advance(struct cenv *e, uint64_t ms);
 
-/** @brief A SignedCommand signed by @p s; @p params is "k", "v", ..., NULL (or NULL). */
+/** @brief A SignedCommand signed by @p s; @p params is "k", "v", ..., NULL (or NULL). Issued at
+ *  CENV_NOW_WALL. */
 size_t cenv_command(struct plat_signer *s, const char *id, const char *device, const char *name,
                     int64_t expires_ms, const char *const *params, uint8_t *out, size_t cap);
+/** @brief cenv_command() issued at @p issued_ms. */
+size_t cenv_command_at(struct plat_signer *s, const char *id, const char *device,
+                       const char *name, int64_t issued_ms, int64_t expires_ms,
+                       const char *const *params, uint8_t *out, size_t cap);
 /** @brief Deliver @p buf on devices/dev-1/commands with correlation data @p corr (NULL: none). */
 void cenv_send(struct cenv *e, const uint8_t *buf, size_t len, const char *corr);
 /** @brief Sign with the fixture's key, deliver, step. Expires an hour from now. */
