@@ -48,51 +48,12 @@ metric() { iot_metric "$HTTP" "$1"; }
 [ "$(metric iot_cloud_command_updates_deferred_total)" = 0 ] || iot_fail "deferred metric missing"
 [ "$(metric iot_cloud_command_updates_pending)" = 0 ] || iot_fail "pending gauge missing"
 
-# ---- the lock holders (stopped by PID through the release file / FIFO; IOT_PIDS cleans up)
-if [ "$backend" = pg ]; then
-    sql() { iot_pg_sql "$DB" "$1"; }
-    HOLDER=iot-test-lock-holder
-    holder_idle() {
-        [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$HOLDER'
-                  AND state = 'idle in transaction'")" = 1 ]
-    }
-    lock() {
-        mkfifo "$IOT_WORK/hold.in"
-        PGAPPNAME=$HOLDER psql "$DB" -qAtX -v ON_ERROR_STOP=1 <"$IOT_WORK/hold.in" \
-            >>"$IOT_WORK/hold.log" 2>&1 &
-        hold_pid=$!
-        IOT_PIDS+=("$hold_pid")
-        exec {hold_fd}>"$IOT_WORK/hold.in"
-        printf 'BEGIN; LOCK TABLE commands IN EXCLUSIVE MODE;\n' >&"$hold_fd"
-        iot_wait_for 20 holder_idle || iot_fail "the lock was not taken: $(cat "$IOT_WORK/hold.log")"
-    }
-    release() {
-        printf 'COMMIT;\n' >&"$hold_fd"
-        exec {hold_fd}>&-
-        wait "$hold_pid" || iot_fail "the lock holder failed: $(cat "$IOT_WORK/hold.log")"
-    }
-else
-    lock() {
-        sqlite3 -cmd '.timeout 5000' "$DB" 'BEGIN EXCLUSIVE;' 'SELECT 1;' \
-            ".shell for i in \$(seq 600); do [ -e '$IOT_WORK/release' ] && break; kill -0 $$ 2>/dev/null || break; sleep 0.1; done" \
-            'COMMIT;' >"$IOT_WORK/lock.log" 2>&1 &
-        hold_pid=$!
-        IOT_PIDS+=("$hold_pid")
-        iot_wait_for 10 '! sqlite3 -cmd ".timeout 50" "$DB" "BEGIN IMMEDIATE; ROLLBACK;"' ||
-            iot_fail "the lock was not taken: $(cat "$IOT_WORK/lock.log")"
-    }
-    release() {
-        touch "$IOT_WORK/release"
-        wait "$hold_pid" || iot_fail "the lock holder failed: $(cat "$IOT_WORK/lock.log")"
-    }
-fi
-
 expect_status 202 POST /v1/devices/dev-1/commands '{"name":"slow","timeout_s":60}'
 cid=$(jq -r .id <<<"$API_BODY")
 iot_wait_for 15 '[ -s "$IOT_WORK/slow.runs" ]' || iot_fail "the handler never started"
 iot_wait_for 10 '[ "$(cmd_status "$cid")" = sent ]' || iot_fail "not sent: $(cmd_status "$cid")"
 
-lock
+api_db_hold 'BEGIN; LOCK TABLE commands IN EXCLUSIVE MODE;'
 t_lock=$SECONDS
 iot_log "database locked ($backend); the agent answers now"
 touch "$IOT_WORK/go"
@@ -108,7 +69,7 @@ if [ "$backend" = pg ]; then
 fi
 [ "$(cmd_status "$cid")" = sent ] || iot_fail "changed under the lock: $(cmd_status "$cid")"
 while [ $((SECONDS - t_lock)) -lt 3 ]; do sleep 0.2; done # hold ~3 s past the answer's arrival
-release
+api_db_release
 iot_log "lock released after $((SECONDS - t_lock)) s"
 
 api GET "/v1/commands/$cid?wait=20"

@@ -36,45 +36,13 @@ cid=$(jq -r .id <<<"$API_BODY")
 n503() { iot_metric "$HTTP" 'iot_cloud_http_responses_total{code="503"}'; }
 base503=$(n503) # /readyz answers 503 while iot-cloud starts
 
-# hold SQL: a psql session of its own runs SQL and keeps its transaction open (reading more from a
-# FIFO) until release; returns once the session waits idle in its transaction (the locks granted).
-HOLDER=iot-test-lock-holder
-holder_idle() {
-    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$HOLDER'
-              AND state = 'idle in transaction'")" = 1 ]
-}
-hold() {
-    rm -f "$IOT_WORK/hold.in"
-    mkfifo "$IOT_WORK/hold.in"
-    PGAPPNAME=$HOLDER psql "$DB" -qAtX -v ON_ERROR_STOP=1 <"$IOT_WORK/hold.in" \
-        >>"$IOT_WORK/hold.log" 2>&1 &
-    hold_pid=$!
-    IOT_PIDS+=("$hold_pid")
-    exec {hold_fd}>"$IOT_WORK/hold.in"
-    printf '%s\n' "$1" >&"$hold_fd"
-    iot_wait_for 20 holder_idle || iot_fail "the lock was not taken: $(cat "$IOT_WORK/hold.log")"
-}
-release() {
-    printf 'COMMIT;\n' >&"$hold_fd"
-    exec {hold_fd}>&-
-    wait "$hold_pid" || iot_fail "the lock holder failed: $(cat "$IOT_WORK/hold.log")"
-}
-
-busy() { # METHOD PATH [BODY]: 503, Retry-After: N, {error: unavailable, detail}
-    api "$1" "$2" "${3:-}" -D "$IOT_WORK/h" --max-time 30
-    [ "$API_STATUS" = 503 ] || iot_fail "$1 $2 while locked: HTTP $API_STATUS, want 503: $API_BODY"
-    grep -qiE '^Retry-After: [0-9]+' "$IOT_WORK/h" || iot_fail "$1 $2: no Retry-After: $(cat "$IOT_WORK/h")"
-    jq -e '.error == "unavailable" and (.detail | test("busy"))' <<<"$API_BODY" >/dev/null ||
-        iot_fail "$1 $2: body $API_BODY"
-}
-
 # ---- 1. table locks
-hold 'BEGIN; LOCK TABLE commands, desired_state, samples IN EXCLUSIVE MODE;'
+api_db_hold 'BEGIN; LOCK TABLE commands, desired_state, samples IN EXCLUSIVE MODE;'
 iot_log "commands, desired_state, samples locked (EXCLUSIVE)"
 stored=$(sql "SELECT count(*) FROM samples")
-busy POST /v1/devices/dev-1/commands '{"name":"ping"}'
-busy PUT /v1/devices/dev-1/state/desired '{"settings":{"interval_ms":"50"}}'
-busy DELETE "/v1/commands/$cid"
+api_expect_busy POST /v1/devices/dev-1/commands '{"name":"ping"}'
+api_expect_busy PUT /v1/devices/dev-1/state/desired '{"settings":{"interval_ms":"50"}}'
+api_expect_busy DELETE "/v1/commands/$cid"
 expect_status 200 GET "/v1/commands/$cid"
 [ "$(jq -r .status <<<"$API_BODY")" = queued ] || iot_fail "command changed: $API_BODY"
 expect_status 200 GET /v1/devices/dev-1
@@ -85,11 +53,11 @@ iot_log "ok: 3 writes answered 503 with Retry-After while locked; reads answered
 # API's requests are answered, so the session waiting on a lock now is the ingest worker's.
 ingest_waits() {
     [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
-              AND backend_type = 'client backend' AND application_name <> '$HOLDER'")" -ge 1 ]
+              AND backend_type = 'client backend' AND application_name <> '$API_LOCK_HOLDER'")" -ge 1 ]
 }
 iot_wait_for 10 ingest_waits || iot_fail "the ingest worker is not waiting on the samples lock"
 [ "$(sql "SELECT count(*) FROM samples")" = "$stored" ] || iot_fail "samples stored through the lock"
-release
+api_db_release
 iot_log "lock released"
 iot_wait_for 20 '[ "$(sql "SELECT count(*) FROM samples")" -gt "$stored" ]' ||
     iot_fail "ingestion did not resume after the lock"
@@ -98,19 +66,19 @@ iot_wait_for 20 '[ "$(sql "SELECT count(*) FROM samples")" -gt "$stored" ]' ||
 iot_log "ok: the ingest worker waited for the lock, no store error; it resumed on release"
 
 # ---- 2. a row lock on one command
-hold "BEGIN; SELECT id FROM commands WHERE id = '$cid' FOR UPDATE;"
-busy DELETE "/v1/commands/$cid"
+api_db_hold "BEGIN; SELECT id FROM commands WHERE id = '$cid' FOR UPDATE;"
+api_expect_busy DELETE "/v1/commands/$cid"
 expect_status 202 POST /v1/devices/dev-3/commands '{"name":"ping","timeout_s":600}'
 [ "$(n503)" = $((base503 + 4)) ] || iot_fail "503 responses counted: $(n503), want $base503 + 4"
-release
+api_db_release
 iot_log "ok: a write waiting on a locked row answered 503; another row's write was stored"
 
 # ---- 3. reads
-hold 'BEGIN; LOCK TABLE samples, commands IN ACCESS EXCLUSIVE MODE;'
-busy GET '/v1/devices/dev-1/telemetry?limit=5'
-busy GET /v1/devices/dev-1
+api_db_hold 'BEGIN; LOCK TABLE samples, commands IN ACCESS EXCLUSIVE MODE;'
+api_expect_busy GET '/v1/devices/dev-1/telemetry?limit=5'
+api_expect_busy GET /v1/devices/dev-1
 [ "$(n503)" = $((base503 + 6)) ] || iot_fail "503 responses counted: $(n503), want $base503 + 6"
-release
+api_db_release
 expect_status 200 GET '/v1/devices/dev-1/telemetry?limit=5'
 [ "$(jq -r '.items | length' <<<"$API_BODY")" = 5 ] || iot_fail "telemetry after the lock: $API_BODY"
 expect_status 200 GET /v1/devices/dev-1

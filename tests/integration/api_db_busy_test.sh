@@ -16,34 +16,19 @@ cid=$(jq -r .id <<<"$API_BODY")
 n503() { iot_metric "$HTTP" 'iot_cloud_http_responses_total{code="503"}'; }
 base503=$(n503) # /readyz answers 503 while iot-cloud starts
 
-rm -f "$IOT_WORK/release"
-sqlite3 -cmd '.timeout 5000' "$DB" 'BEGIN EXCLUSIVE;' 'SELECT 1;' \
-    ".shell for i in \$(seq 600); do [ -e '$IOT_WORK/release' ] && break; kill -0 $$ 2>/dev/null || break; sleep 0.1; done" \
-    'COMMIT;' >"$IOT_WORK/lock.log" 2>&1 &
-lock=$!
-IOT_PIDS+=("$lock")
-iot_wait_for 10 '! sqlite3 -cmd ".timeout 50" "$DB" "BEGIN IMMEDIATE; ROLLBACK;"' ||
-    iot_fail "the lock was not taken: $(cat "$IOT_WORK/lock.log")"
+api_db_hold
 iot_log "database locked (EXCLUSIVE)"
 
-busy() { # METHOD PATH [BODY]: 503, Retry-After: N, {error: unavailable, detail}
-    api "$1" "$2" "${3:-}" -D "$IOT_WORK/h" --max-time 30
-    [ "$API_STATUS" = 503 ] || iot_fail "$1 $2 while locked: HTTP $API_STATUS, want 503: $API_BODY"
-    grep -qiE '^Retry-After: [0-9]+' "$IOT_WORK/h" || iot_fail "$1 $2: no Retry-After: $(cat "$IOT_WORK/h")"
-    jq -e '.error == "unavailable" and (.detail | test("busy"))' <<<"$API_BODY" >/dev/null ||
-        iot_fail "$1 $2: body $API_BODY"
-}
-busy POST /v1/devices/dev-1/commands '{"name":"ping"}'
-busy PUT /v1/devices/dev-1/state/desired '{"settings":{"interval_ms":"500"}}'
-busy DELETE "/v1/commands/$cid"
+api_expect_busy POST /v1/devices/dev-1/commands '{"name":"ping"}'
+api_expect_busy PUT /v1/devices/dev-1/state/desired '{"settings":{"interval_ms":"500"}}'
+api_expect_busy DELETE "/v1/commands/$cid"
 expect_status 200 GET "/v1/commands/$cid"
 [ "$(jq -r .status <<<"$API_BODY")" = queued ] || iot_fail "command changed: $API_BODY"
 curl -fsS --max-time 5 "$BASE/healthz" >/dev/null || iot_fail "healthz does not answer during the lock"
 [ "$(n503)" = $((base503 + 3)) ] || iot_fail "503 responses counted: $(n503), want $base503 + 3"
 iot_log "ok: 3 writes answered 503 with Retry-After while locked; reads answered"
 
-touch "$IOT_WORK/release"
-wait "$lock" || iot_fail "the lock holder failed: $(cat "$IOT_WORK/lock.log")"
+api_db_release
 expect_status 202 POST /v1/devices/dev-1/commands '{"name":"ping"}'
 expect_status 200 PUT /v1/devices/dev-1/state/desired '{"settings":{"interval_ms":"500"}}'
 expect_status 200 DELETE "/v1/commands/$cid"

@@ -65,3 +65,63 @@ fake_device() {
 
 # device_online ID: the registry says online.
 device_online() { api GET "/v1/devices/$1"; [ "$(jq -r .presence <<<"$API_BODY")" = online ]; }
+
+# api_db_hold [SQL]: another process holds a lock on the cloud's database ($DB) until
+# api_db_release; returns once the lock is taken. SQLite: a sqlite3 process holds BEGIN EXCLUSIVE
+# (SQL unused), waiting for a release file and for this script. PostgreSQL: a psql session of its
+# own (application_name iot-test-lock-holder) runs SQL, e.g. 'BEGIN; LOCK TABLE commands IN
+# EXCLUSIVE MODE;', and stays idle in its transaction, reading the COMMIT from a FIFO. The holder
+# is in IOT_PIDS; one hold at a time.
+API_LOCK_HOLDER=iot-test-lock-holder
+_api_holder_idle() {
+    [ "$(iot_pg_sql "$DB" "SELECT count(*) FROM pg_stat_activity
+        WHERE application_name = '$API_LOCK_HOLDER' AND state = 'idle in transaction'")" = 1 ]
+}
+api_db_hold() {
+    case $DB in
+    postgresql://*)
+        rm -f "$IOT_WORK/hold.in"
+        mkfifo "$IOT_WORK/hold.in"
+        PGAPPNAME=$API_LOCK_HOLDER psql "$DB" -qAtX -v ON_ERROR_STOP=1 <"$IOT_WORK/hold.in" \
+            >>"$IOT_WORK/hold.log" 2>&1 &
+        API_HOLD_PID=$!
+        IOT_PIDS+=("$API_HOLD_PID")
+        exec {API_HOLD_FD}>"$IOT_WORK/hold.in"
+        printf '%s\n' "$1" >&"$API_HOLD_FD"
+        iot_wait_for 20 _api_holder_idle ||
+            iot_fail "the lock was not taken: $(cat "$IOT_WORK/hold.log")"
+        ;;
+    *)
+        rm -f "$IOT_WORK/release"
+        sqlite3 -cmd '.timeout 5000' "$DB" 'BEGIN EXCLUSIVE;' 'SELECT 1;' \
+            ".shell for i in \$(seq 600); do [ -e '$IOT_WORK/release' ] && break; kill -0 $$ 2>/dev/null || break; sleep 0.1; done" \
+            'COMMIT;' >>"$IOT_WORK/hold.log" 2>&1 &
+        API_HOLD_PID=$!
+        IOT_PIDS+=("$API_HOLD_PID")
+        iot_wait_for 10 '! sqlite3 -cmd ".timeout 50" "$DB" "BEGIN IMMEDIATE; ROLLBACK;"' ||
+            iot_fail "the lock was not taken: $(cat "$IOT_WORK/hold.log")"
+        ;;
+    esac
+}
+
+# api_db_release: end api_db_hold's transaction and wait for the holder to exit.
+api_db_release() {
+    case $DB in
+    postgresql://*)
+        printf 'COMMIT;\n' >&"$API_HOLD_FD"
+        exec {API_HOLD_FD}>&-
+        ;;
+    *) touch "$IOT_WORK/release" ;;
+    esac
+    wait "$API_HOLD_PID" || iot_fail "the lock holder failed: $(cat "$IOT_WORK/hold.log")"
+}
+
+# api_expect_busy METHOD PATH [BODY]: the database is busy: 503 with Retry-After and
+# {error: unavailable, detail mentioning busy}.
+api_expect_busy() {
+    api "$1" "$2" "${3:-}" -D "$IOT_WORK/h" --max-time 30
+    [ "$API_STATUS" = 503 ] || iot_fail "$1 $2 while locked: HTTP $API_STATUS, want 503: $API_BODY"
+    grep -qiE '^Retry-After: [0-9]+' "$IOT_WORK/h" || iot_fail "$1 $2: no Retry-After: $(cat "$IOT_WORK/h")"
+    jq -e '.error == "unavailable" and (.detail | test("busy"))' <<<"$API_BODY" >/dev/null ||
+        iot_fail "$1 $2: body $API_BODY"
+}

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "store_fx.h"
+#include "store_fx_pg.h"
 
 static PGconn *reader;
 
@@ -34,7 +35,7 @@ static PGconn *connect_to(const char *url)
     return c;
 }
 
-void store_fx_setup(const char *tag, struct cloud_config *cfg, struct ingest_store *store)
+PGconn *store_fx_pg_connect(const char *tag, char *url, size_t cap)
 {
     const char *file = getenv("IOT_TEST_PG_URL_FILE");
     if (!file)
@@ -45,14 +46,22 @@ void store_fx_setup(const char *tag, struct cloud_config *cfg, struct ingest_sto
         fail_msg("cannot read the PostgreSQL URI from %s", file);
     fclose(f);
     base[strcspn(base, "\r\n")] = 0;
-    char url[400], sql[160];
-    snprintf(url, sizeof url, "%s/postgres", base);
+    char sql[160];
+    snprintf(url, cap, "%s/postgres", base);
     PGconn *admin = connect_to(url);
     snprintf(sql, sizeof sql, "CREATE DATABASE unit_%.40s", tag);
     exec_ok(admin, sql, 1); /* exists already: fine */
     PQfinish(admin);
-    snprintf(url, sizeof url, "%s/unit_%.40s", base, tag);
-    reader = connect_to(url);
+    snprintf(url, cap, "%s/unit_%.40s", base, tag);
+    return connect_to(url);
+}
+
+void store_fx_pg_exec(PGconn *c, const char *sql) { exec_ok(c, sql, 0); }
+
+void store_fx_setup(const char *tag, struct cloud_config *cfg, struct ingest_store *store)
+{
+    char url[400];
+    reader = store_fx_pg_connect(tag, url, sizeof url);
     exec_ok(reader, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public", 0);
     cfg->storage_kind = CLOUD_STORAGE_POSTGRESQL;
     snprintf(cfg->storage, sizeof cfg->storage, "%s", url);

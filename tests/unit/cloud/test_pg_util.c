@@ -18,6 +18,7 @@
 
 #include "pg_util.h"
 #include "sdb.h"
+#include "store_fx_pg.h"
 
 static void test_pg_sqlstate_err_maps_lock_timeout_to_timeout_only(void **state)
 {
@@ -53,44 +54,12 @@ struct fx {
     struct sdb *db;
 };
 
-static void exec_ok(PGconn *c, const char *q)
-{
-    PGresult *r = PQexec(c, q);
-    ExecStatusType s = PQresultStatus(r);
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", q, PQresultErrorMessage(r));
-    PQclear(r);
-}
-
-static PGconn *connect_to(const char *url)
-{
-    PGconn *c = PQconnectdb(url);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("cannot connect to %s: %s", url, PQerrorMessage(c));
-    exec_ok(c, "SET client_min_messages = warning");
-    return c;
-}
-
 static int setup(void **state)
 {
-    const char *file = getenv("IOT_TEST_PG_URL_FILE");
-    if (!file)
-        fail_msg("IOT_TEST_PG_URL_FILE is not set (run through ctest: fixture \"postgres\")");
-    char base[256] = "";
-    FILE *f = fopen(file, "r");
-    if (!f || !fgets(base, sizeof base, f))
-        fail_msg("cannot read the PostgreSQL URI from %s", file);
-    fclose(f);
-    base[strcspn(base, "\r\n")] = 0;
     struct fx *x = calloc(1, sizeof *x);
     assert_non_null(x);
-    snprintf(x->url, sizeof x->url, "%s/postgres", base);
-    PGconn *admin = connect_to(x->url);
-    PQclear(PQexec(admin, "CREATE DATABASE unit_pg_util")); /* exists already: fine */
-    PQfinish(admin);
-    snprintf(x->url, sizeof x->url, "%s/unit_pg_util", base);
-    x->other = connect_to(x->url);
-    exec_ok(x->other, "DROP TABLE IF EXISTS pg_util_t;"
+    x->other = store_fx_pg_connect("pg_util", x->url, sizeof x->url);
+    store_fx_pg_exec(x->other, "DROP TABLE IF EXISTS pg_util_t;"
                       "CREATE TABLE pg_util_t(id int PRIMARY KEY, v int NOT NULL);"
                       "INSERT INTO pg_util_t VALUES(1, 0), (2, 0)");
     assert_int_equal(sdb_open(CLOUD_STORAGE_POSTGRESQL, x->url, false, sql, Q_COUNT, "test",
@@ -157,7 +126,7 @@ static void test_sdb_pg_sets_lock_timeout_on_its_connection_only(void **state)
 static void test_sdb_pg_row_lock_wait_times_out_then_works(void **state)
 {
     struct fx *x = *state;
-    exec_ok(x->other, "BEGIN; SELECT v FROM pg_util_t WHERE id = 1 FOR UPDATE");
+    store_fx_pg_exec(x->other, "BEGIN; SELECT v FROM pg_util_t WHERE id = 1 FOR UPDATE");
     /* in a transaction, as the API's writes are: the UPDATE waits on row 1, gives up */
     assert_int_equal(sdb_begin(x->db), IOT_OK);
     assert_int_equal(run(x->db, Q_UPDATE, 1), IOT_ERR_TIMEOUT);
@@ -166,7 +135,7 @@ static void test_sdb_pg_row_lock_wait_times_out_then_works(void **state)
     assert_int_equal(run(x->db, Q_UPDATE, 2), IOT_OK);
     /* a real error is not "busy", even while the lock is held */
     assert_int_equal(run(x->db, Q_INSERT, 2), IOT_ERR_IO);
-    exec_ok(x->other, "COMMIT");
+    store_fx_pg_exec(x->other, "COMMIT");
     assert_int_equal(sdb_begin(x->db), IOT_OK);
     assert_int_equal(run(x->db, Q_UPDATE, 1), IOT_OK);
     assert_int_equal(sdb_commit(x->db), IOT_OK);
@@ -178,14 +147,14 @@ static void test_sdb_pg_table_lock_wait_times_out_reads_and_writes(void **state)
 {
     struct fx *x = *state;
     /* EXCLUSIVE: reads go on, writes wait */
-    exec_ok(x->other, "BEGIN; LOCK TABLE pg_util_t IN EXCLUSIVE MODE");
+    store_fx_pg_exec(x->other, "BEGIN; LOCK TABLE pg_util_t IN EXCLUSIVE MODE");
     assert_int_equal(run(x->db, Q_GET, 1), IOT_OK);
     assert_int_equal(run(x->db, Q_INSERT, 3), IOT_ERR_TIMEOUT);
-    exec_ok(x->other, "COMMIT");
+    store_fx_pg_exec(x->other, "COMMIT");
     /* ACCESS EXCLUSIVE (ALTER TABLE, VACUUM FULL): reads wait too */
-    exec_ok(x->other, "BEGIN; LOCK TABLE pg_util_t IN ACCESS EXCLUSIVE MODE");
+    store_fx_pg_exec(x->other, "BEGIN; LOCK TABLE pg_util_t IN ACCESS EXCLUSIVE MODE");
     assert_int_equal(run(x->db, Q_GET, 1), IOT_ERR_TIMEOUT);
-    exec_ok(x->other, "ROLLBACK");
+    store_fx_pg_exec(x->other, "ROLLBACK");
     assert_int_equal(run(x->db, Q_INSERT, 3), IOT_OK);
     assert_int_equal(value_of(x->db, 3), 0);
 }
